@@ -1,0 +1,31 @@
+# Quick start: `make demo` (set-up, a real corpus build on local Ray, stats, a short training run)
+# and `make test`. Both create .venv from pyproject.toml first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+# `make test` skips the slow end-to-end tests; `make test TEST_MARK=` (as CI does) runs them all.
+TEST_MARK ?= not slow
+
+.PHONY: setup demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/codecorpus build configs/demo.toml --out runs/demo
+	$(BIN)/codecorpus stats runs/demo
+	$(BIN)/codecorpus train configs/model-tiny.toml --data runs/demo --steps 40
+
+test: setup
+	$(BIN)/python -m pytest $(if $(TEST_MARK),-m "$(TEST_MARK)") $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/minhash.py
+
+clean:
+	rm -rf runs .pytest_cache

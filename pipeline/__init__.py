@@ -1,0 +1,1 @@
+"""Configuration, Ray wiring, run directory and CLI of codecorpus."""

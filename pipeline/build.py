@@ -1,0 +1,312 @@
+"""`codecorpus build`: the corpus stages wired through Ray Data, from source folders to Arrow shards.
+
+Each stage is a Ray Data operator over Arrow tables (the functions live in `stages/`). A stage
+writes every record it saw — kept, dropped or quarantined, with the reason — as Parquet under
+`RUN/stages/`, then its books are gathered as one small summary per block and merged. The next
+stage reads only the kept rows. The driver handles listings of repositories, small summaries and
+the tokenizer's training sample stream; never the corpus.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import ray
+import ray.data
+
+from pipeline.config import BuildConfig
+from pipeline.rundir import RunDir
+from stages import exact_dedup, filters, langid, near_dedup, pack, read_scraped, tag
+from stages.records import BOOK_KEYS, books_balance, books_of, kept_only, merge_books
+from tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
+
+log = logging.getLogger("codecorpus")
+STAGES = ("01_ingest", "02_language", "03_filter", "04_exact_dedup", "05_near_dedup", "06_tag", "07_tokenize")
+ROWS_PER_ROW_GROUP = 1024  # Ray writes one row group per block otherwise: tiny groups read slowly
+VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "datasketch", "numpy", "pydantic")
+
+
+class BuildError(RuntimeError):
+    """The build cannot go on; the message says why."""
+
+
+def init_ray(cfg: BuildConfig, address: str | None) -> None:
+    """Start a local Ray (CPUs from config, else all) or join a running cluster."""
+    if ray.is_initialized():
+        return
+    kwargs: dict = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    if address:
+        import stages as stages_pkg
+        import tokenizer as tokenizer_pkg
+        # Ship the stage code to the cluster's workers, which may not have codecorpus installed.
+        kwargs["runtime_env"] = {"py_modules": [stages_pkg, tokenizer_pkg]}
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    ctx.default_hash_shuffle_parallelism = cfg.ray.shuffle_partitions or max(2, 2 * cpus)
+
+
+class Build:
+    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, echo: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.run = run
+        self.config_text = config_text
+        self.echo = echo
+        self.books: dict[str, dict] = {}
+        self.started = self.stage_started = time.time()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def read_kept(self, stage: str) -> ray.data.Dataset:
+        path = self.run.stage_dir(stage)
+        if not any(path.glob("*.parquet")):
+            raise BuildError(f"no records left after stage {stage}: nothing to build from")
+        return ray.data.read_parquet(str(path)).map_batches(kept_only, batch_format="pyarrow")
+
+    def write_stage(self, stage: str, ds: ray.data.Dataset) -> dict:
+        """Write a stage's records atomically, then gather and check its books."""
+        final = self.run.stage_dir(stage)
+        tmp = self.run.temp_for(final)
+        ds.write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
+        tmp.mkdir(exist_ok=True)
+        self.run.publish(tmp, final)
+        books = self.gather_books(final)
+        if not books_balance(books):
+            raise BuildError(f"stage {stage}: the books do not balance: {books}")
+        books["seconds"] = round(time.time() - self.stage_started, 2)
+        self.books[stage] = books
+        self.write_stats(status="running")
+        dropped = sum(books["dropped"].values())
+        quarantined = sum(books["quarantined"].values())
+        self.echo(f"  {stage:<15} in {books['in']:>8,}  kept {books['kept']:>8,}  dropped {dropped:>8,}"
+                  f"  quarantined {quarantined:>6,}  ({books['seconds']:.1f}s)")
+        return books
+
+    @staticmethod
+    def gather_books(stage_dir: Path) -> dict:
+        """Merge per-batch summaries of the bookkeeping columns only (streamed: memory stays flat)."""
+        if not any(stage_dir.glob("*.parquet")):
+            return merge_books([])
+        scanner = pads.dataset(str(stage_dir), format="parquet").scanner(columns=BOOK_KEYS + ["size"], batch_size=1 << 16)
+        return merge_books([books_of(batch) for batch in scanner.to_batches() if batch.num_rows])
+
+    def write_stats(self, status: str, extra: dict | None = None) -> None:
+        data = {"status": status, "stages": self.books, "elapsed_seconds": round(time.time() - self.started, 1)}
+        data.update(extra or {})
+        self.run.write_json(self.run.stats_path, data)
+
+    # -- the stages ---------------------------------------------------------------------------
+    def ingest(self) -> str:
+        repos = []
+        for source in self.cfg.sources:
+            repos += read_scraped.list_repositories(source.name, source.resolved_paths(), source.priority,
+                                                    source.max_file_bytes, source.exclude)
+        listing = ray.data.from_items(repos).flat_map(read_scraped.list_files).materialize()
+        fingerprint = 0
+        for row in listing.map_batches(_fingerprint_of, batch_format="pyarrow").take_all():
+            fingerprint = (fingerprint + int(row["fingerprint"])) % (1 << 64)
+        records = listing.repartition(target_num_rows_per_block=256).map_batches(read_scraped.read_files, batch_format="pyarrow")
+        self.write_stage("01_ingest", records)
+        return f"{fingerprint:016x}"
+
+    def language(self) -> None:
+        ds = self.read_kept("01_ingest").map_batches(
+            langid.identify_languages, batch_format="pyarrow", fn_kwargs={"include": list(self.cfg.languages.include)})
+        self.write_stage("02_language", ds)
+
+    def filter(self) -> None:
+        chain = filters.build_filters(self.cfg.filters)
+        ds = self.read_kept("02_language").map_batches(filters.apply_filters, batch_format="pyarrow", fn_kwargs={"filters": chain})
+        self.write_stage("03_filter", ds)
+
+    def exact_dedup(self) -> None:
+        ds = self.read_kept("03_filter")
+        if self.cfg.dedup.exact.enabled:
+            ds = (ds.map_batches(exact_dedup.add_content_hash, batch_format="pyarrow")
+                    .groupby("content_hash").map_groups(exact_dedup.keep_first_of_group, batch_format="pyarrow"))
+        self.write_stage("04_exact_dedup", ds)
+
+    def near_dedup(self) -> None:
+        near = self.cfg.dedup.near
+        clusters_path = self.run.stages / "05_near_dedup.clusters.parquet"
+        ds = self.read_kept("04_exact_dedup")
+        if near.enabled:
+            bands, rows = near_dedup.lsh_params(near.threshold, near.num_perm)
+            edges_dir = self.run.root / "work" / "near_dedup_edges"
+            tmp = self.run.temp_for(edges_dir)
+            (ds.map_batches(near_dedup.band_rows, batch_format="pyarrow",
+                            fn_kwargs=dict(num_perm=near.num_perm, ngram=near.ngram, seed=near.seed, bands=bands, rows=rows))
+               .groupby("band_key").map_groups(near_dedup.bucket_edges, batch_format="pyarrow")
+               .write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP))
+            tmp.mkdir(exist_ok=True)
+            self.run.publish(tmp, edges_dir)
+            ray.get(_components.remote(str(edges_dir), str(clusters_path)))
+            ds = ds.map_batches(_MarkNearDuplicates, batch_format="pyarrow", fn_constructor_args=(str(clusters_path),),
+                                concurrency=(1, max(1, int(ray.cluster_resources().get("CPU", 1)))))
+        self.write_stage("05_near_dedup", ds)
+
+    def tag(self) -> None:
+        self.write_stage("06_tag", self.read_kept("05_near_dedup").map_batches(tag.insert_tags, batch_format="pyarrow"))
+
+    def train_tokenizer(self) -> None:
+        tcfg = self.cfg.tokenizer
+        total = self.books["06_tag"]["kept_bytes"] or 1
+        fraction = min(1.0, tcfg.sample_bytes / total)
+        seed = self.cfg.packing.seed
+        sample = (self.read_kept("06_tag")
+                  .map_batches(_sample_rows, batch_format="pyarrow", fn_kwargs=dict(fraction=fraction, seed=seed))
+                  .sort("sample_order"))
+        t0 = time.time()
+        texts = (t for batch in sample.iter_batches(batch_format="pyarrow", batch_size=256) for t in batch.column("text").to_pylist())
+        tok = train_bpe(texts, vocab_size=tcfg.vocab_size, min_frequency=tcfg.min_frequency)
+        tmp = self.run.tokenizer_path.with_suffix(".tmp")
+        tok.save(str(tmp))
+        os.replace(tmp, self.run.tokenizer_path)
+        self.echo(f"  {'tokenizer':<15} {tok.get_vocab_size():,} ids trained on {fraction:.0%} of the tagged files ({time.time() - t0:.1f}s)")
+
+    def tokenize(self) -> None:
+        ds = self.read_kept("06_tag").map_batches(
+            _Tokenize, batch_format="pyarrow", fn_constructor_args=(str(self.run.tokenizer_path),),
+            concurrency=(1, max(1, int(ray.cluster_resources().get("CPU", 1)))), batch_size=64)
+        self.write_stage("07_tokenize", ds)
+
+    def pack(self) -> list[dict]:
+        pcfg = self.cfg.packing
+        row_length = pcfg.seq_length + 1
+        tokens_ds = self.read_kept("07_tokenize")
+        total_tokens = tokens_ds.sum("num_tokens") or 0
+        bytes_per_id = 2 if self.cfg.tokenizer.vocab_size <= 65_536 else 4
+        num_groups = max(1, math.ceil(total_tokens * bytes_per_id / self.cfg.shards.target_bytes))
+        tmp = self.run.temp_for(self.run.shards)
+        tmp.mkdir(parents=True)
+        eod_id = load_tokenizer(self.run.tokenizer_path).token_to_id(EOD_TOKEN)
+        entries = (tokens_ds.map_batches(pack.add_pack_keys, batch_format="pyarrow", fn_kwargs=dict(seed=pcfg.seed, num_groups=num_groups))
+                   .groupby("pack_group")
+                   .map_groups(pack.pack_group, batch_format="pyarrow",
+                               fn_kwargs=dict(out_dir=str(tmp), row_length=row_length,
+                                              vocab_size=self.cfg.tokenizer.vocab_size, eod_id=eod_id))
+                   .take_all())
+        self.run.publish(tmp, self.run.shards)
+        shards = sorted(({**e, "tokens_by_language": json.loads(e["tokens_by_language"]),
+                          "tokens_by_source": json.loads(e["tokens_by_source"])} for e in entries), key=lambda e: e["shard"])
+        self.echo(f"  {'pack':<15} {sum(s['rows'] for s in shards):,} rows of {row_length:,} ids in {len(shards)} shard(s)")
+        return shards
+
+    def run_all(self) -> dict:
+        self.run.prepare()
+        self.write_stats(status="running")
+        self.stage_started = time.time()
+        fingerprint = self.ingest()
+        for stage in (self.language, self.filter, self.exact_dedup, self.near_dedup, self.tag,
+                      self.train_tokenizer, self.tokenize):
+            self.stage_started = time.time()
+            stage()
+        self.stage_started = time.time()
+        shards = self.pack()
+        manifest = self.manifest(fingerprint, shards)
+        self.run.write_json(self.run.manifest_path, manifest)
+        self.write_stats(status="complete", extra={"tokens": manifest["tokens"]})
+        return manifest
+
+    def manifest(self, fingerprint: str, shards: list[dict]) -> dict:
+        tok = load_tokenizer(self.run.tokenizer_path)
+        by_lang: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        for s in shards:
+            for k, v in s["tokens_by_language"].items():
+                by_lang[k] = by_lang.get(k, 0) + v
+            for k, v in s["tokens_by_source"].items():
+                by_source[k] = by_source.get(k, 0) + v
+        return {
+            "format": "codecorpus-shards/1",
+            "config": json.loads(self.cfg.model_dump_json()),
+            "config_toml": self.config_text,
+            "input_fingerprint": fingerprint,
+            "versions": {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED_PACKAGES}},
+            "tokenizer": {"path": "tokenizer/tokenizer.json", "sha256": _sha256(self.run.tokenizer_path),
+                          "vocab_size": tok.get_vocab_size(), "eod_id": tok.token_to_id(EOD_TOKEN)},
+            "seq_length": self.cfg.packing.seq_length,
+            "row_length": self.cfg.packing.seq_length + 1,
+            "dtype": str(pack.token_dtype(self.cfg.tokenizer.vocab_size)),
+            "rows": sum(s["rows"] for s in shards),
+            "tokens": {"total": sum(s["tokens"] for s in shards), "by_language": dict(sorted(by_lang.items())),
+                       "by_source": dict(sorted(by_source.items()))},
+            "stages": self.books,
+            "shards": [{k: s[k] for k in ("shard", "rows", "files", "tokens", "padding", "sha256")} for s in shards],
+        }
+
+
+# -- functions and classes that run on Ray workers ------------------------------------------------
+def _fingerprint_of(batch: pa.Table) -> pa.Table:
+    total = sum(batch.column("fingerprint").to_pylist()) % (1 << 64)
+    return pa.table({"fingerprint": [str(total)]})
+
+
+def _sample_rows(batch: pa.Table, fraction: float, seed: int) -> pa.Table:
+    """A deterministic sample (by a seeded hash of the id) with a global order for the tokenizer."""
+    keys = [pack.seeded_hash(seed + 7, i) for i in batch.column("id").to_pylist()]
+    mask = pa.array([k < fraction * 2**64 for k in keys])
+    order = pa.array([k - (1 << 63) for k in keys], pa.int64())
+    return pa.table({"sample_order": order, "text": batch.column("text")}).filter(mask)
+
+
+@ray.remote
+def _components(edges_dir: str, out_path: str) -> int:
+    """Connected components of the candidate pairs (in one task) → the removed files and their survivors."""
+    import pyarrow.parquet as pq
+
+    files = sorted(Path(edges_dir).glob("*.parquet"))
+    edges = pa.concat_tables([pq.read_table(f) for f in files]) if files else near_dedup.EDGE_SCHEMA.empty_table()
+    removed = near_dedup.cluster_survivors(edges.select(near_dedup.EDGE_SCHEMA.names))
+    tmp = out_path + ".tmp"
+    pq.write_table(removed, tmp)
+    os.replace(tmp, out_path)
+    return removed.num_rows
+
+
+class _MarkNearDuplicates:
+    def __init__(self, clusters_path: str):
+        import pyarrow.parquet as pq
+
+        self.removed = set(pq.read_table(clusters_path, columns=["id"]).column("id").to_pylist())
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return near_dedup.mark_near_duplicates(batch, self.removed)
+
+
+class _Tokenize:
+    def __init__(self, tokenizer_path: str):
+        self.tok = load_tokenizer(tokenizer_path)
+        self.eod_id = self.tok.token_to_id(EOD_TOKEN)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        tokens = pack.encode_batch(batch, self.tok, self.eod_id)
+        # Keep the record columns for the books; the tokens replace the text.
+        out = batch.drop_columns(["text"])
+        return out.append_column("tokens", tokens.column("tokens")).append_column("num_tokens", tokens.column("num_tokens"))
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+

@@ -1,0 +1,176 @@
+"""The `codecorpus` command line: build, stats, train, tokenizer.
+
+User mistakes (a bad config, a missing run, an unwritable folder) end with exit status 2 and one
+line saying what is wrong; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+
+    cfg = load_config(args.config)  # fails before Ray starts
+    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    from pipeline.build import Build, init_ray
+    from pipeline.rundir import RunDir
+
+    run = RunDir(out)
+    run.prepare()
+    print(f"codecorpus build {args.config} → {run.root}")
+    init_ray(cfg, args.address)
+    manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8")).run_all()
+    print(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
+          f"under {run.shards}")
+    return 0
+
+
+def _load_run(path: str) -> tuple[dict, dict | None]:
+    from pipeline.rundir import RunDir
+
+    run = RunDir(path)
+    if not run.root.is_dir():
+        raise UserError(f"{path}: no such folder")
+    if not run.is_run():
+        raise UserError(f"{path}: not a codecorpus run (no stats.json or manifest.json)")
+    stats = run.read_json(run.stats_path) if run.stats_path.is_file() else {}
+    manifest = run.read_json(run.manifest_path) if run.manifest_path.is_file() else None
+    return stats, manifest
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats, manifest = _load_run(args.run)
+    if args.json:
+        print(json.dumps({"stats": stats, "manifest": manifest}, indent=2))
+        return 0
+    from rich.console import Console
+
+    from pipeline.report import render
+
+    render(stats, manifest, Console())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.config import parse_toml, validate
+    from trainer.config import TrainConfig
+    from trainer.train import train
+
+    cfg = validate(TrainConfig, parse_toml(args.config), args.config)
+    overrides = {k: v for k, v in (("steps", args.steps), ("log_every", args.log_every)) if v is not None}
+    train(cfg, args.data, overrides=overrides, dry_run=args.dry_run)
+    return 0
+
+
+def _resolve_tokenizer(path: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer" / "tokenizer.json" if (p / "tokenizer").is_dir() else p / "tokenizer.json"
+    if not p.is_file():
+        raise UserError(f"{path}: no tokenizer.json there")
+    return p
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    from tokenizer.bpe import load_tokenizer, train_bpe
+
+    if args.action == "train":
+        def texts():
+            for f in args.files:
+                try:
+                    yield Path(f).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    print(f"skipped {f}: {exc}", file=sys.stderr)
+        tok = train_bpe(texts(), vocab_size=args.vocab_size, min_frequency=args.min_frequency)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        tok.save(str(out / "tokenizer.json"))
+        print(f"{tok.get_vocab_size():,} ids → {out / 'tokenizer.json'}")
+    elif args.action == "encode":
+        tok = load_tokenizer(_resolve_tokenizer(args.tokenizer))
+        text = args.text if args.text is not None else sys.stdin.read()
+        print(" ".join(map(str, tok.encode(text, add_special_tokens=False).ids)))
+    else:
+        tok = load_tokenizer(_resolve_tokenizer(args.tokenizer))
+        ids = args.ids or sys.stdin.read().split()
+        try:
+            print(tok.decode([int(i) for i in ids], skip_special_tokens=False), end="")
+        except ValueError:
+            raise UserError("decode takes integer ids") from None
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codecorpus", description="Build code-pretraining corpora on Ray and train from them.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build a corpus: ingest → filter → dedup → tag → tokenize → shards")
+    p.add_argument("config", help="build config (TOML)")
+    p.add_argument("--out", help="run folder (default: runs/<config name>)")
+    p.add_argument("--address", help="join a running Ray cluster: 'auto' or HOST:PORT (default: start a local Ray)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("stats", help="show the books and statistics of a run")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("train", help="train the bundled MindSpore model on a run's shards")
+    p.add_argument("config", help="model and training config (TOML), e.g. configs/model-tiny.toml")
+    p.add_argument("--data", required=True, help="run folder whose shards to train on")
+    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--log-every", type=int, help="override train.log_every")
+    p.add_argument("--dry-run", action="store_true", help="check the shards and print the parameter count; train nothing")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tokenizer", help="train, encode with or decode with a tokenizer")
+    tsub = p.add_subparsers(dest="action", required=True)
+    t = tsub.add_parser("train", help="train a byte-level BPE on text files")
+    t.add_argument("files", nargs="+")
+    t.add_argument("--out", required=True, help="folder for tokenizer.json")
+    t.add_argument("--vocab-size", type=int, default=52_224)
+    t.add_argument("--min-frequency", type=int, default=2)
+    for name, helptext in (("encode", "print the ids of TEXT (or stdin)"), ("decode", "print the text of IDS (or stdin)")):
+        t = tsub.add_parser(name, help=helptext)
+        t.add_argument("--tokenizer", required=True, help="tokenizer.json, or a run folder")
+        if name == "encode":
+            t.add_argument("text", nargs="?")
+        else:
+            t.add_argument("ids", nargs="*")
+    p.set_defaults(func=cmd_tokenizer)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.build import BuildError
+    from pipeline.config import ConfigError
+    from pipeline.rundir import RunDirError
+    from tokenizer.bpe import VocabularyTooSmall
+
+    args = make_parser().parse_args(argv)
+    user_errors = (UserError, ConfigError, RunDirError, BuildError, VocabularyTooSmall)
+    try:
+        from trainer.errors import TrainerError
+        user_errors += (TrainerError,)
+    except ImportError:  # pragma: no cover - trainer not installed
+        pass
+    try:
+        return args.func(args)
+    except user_errors as exc:
+        print(f"codecorpus: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("codecorpus: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The run directory: where a build keeps each stage's output, the tokenizer, shards and books.
+
+    RUN/
+      stages/NN_name/      each stage's records (Parquet), kept + dropped + quarantined, with reasons
+      stages/05_near_dedup.clusters.parquet   removed near-duplicates and the file each one duplicates
+      tokenizer/tokenizer.json
+      shards/shard-NNNNN.arrow
+      manifest.json        config, input fingerprint, package versions, per-stage books, shards
+      stats.json           per-stage books, written after every stage (readable while a build runs)
+
+A stage's output appears only when complete: it is written under a temporary name and renamed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used; the message says why."""
+
+
+class RunDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+
+    @property
+    def stages(self) -> Path:
+        return self.root / "stages"
+
+    @property
+    def shards(self) -> Path:
+        return self.root / "shards"
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.root / "tokenizer" / "tokenizer.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def stats_path(self) -> Path:
+        return self.root / "stats.json"
+
+    def stage_dir(self, name: str) -> Path:
+        return self.stages / name
+
+    def prepare(self) -> None:
+        """Create the folder and prove it is writable before any work starts."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-"):
+                pass
+        except OSError as exc:
+            raise RunDirError(f"output folder {self.root} is not writable: {exc.strerror or exc}") from None
+        for sub in ("stages", "tokenizer", "work"):
+            (self.root / sub).mkdir(exist_ok=True)
+
+    def temp_for(self, final: Path) -> Path:
+        tmp = final.with_name(final.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+        return tmp
+
+    @staticmethod
+    def publish(tmp: Path, final: Path) -> None:
+        """Atomically put a completed output in place (replacing an older one)."""
+        if final.exists():
+            old = final.with_name(final.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        else:
+            tmp.rename(final)
+
+    def write_json(self, path: Path, data: dict) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def read_json(self, path: Path) -> dict:
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def is_run(self) -> bool:
+        return self.stats_path.is_file() or self.manifest_path.is_file()

@@ -1,0 +1,1 @@
+"""Corpus stages: plain functions over Arrow tables. They know nothing of Ray or of the pipeline."""

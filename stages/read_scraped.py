@@ -1,0 +1,143 @@
+"""Scraped GitHub: a folder of repositories read into records, nothing outside the roots ever read.
+
+Each top-level folder of a root is one repository; loose files at the top level form a repository
+named after the root. Files are listed first (paths and sizes only), then read in parallel.
+Binary, vendored, minified, empty and oversized files are dropped with their reason; unreadable
+files, invalid UTF-8 and symlinks leaving the repository are quarantined with theirs.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from pathlib import Path
+
+import pyarrow as pa
+import xxhash
+
+from stages.records import DROPPED, KEPT, QUARANTINED, RECORD_SCHEMA, rank_key, record_id
+
+VENDORED_DIRS = frozenset({"node_modules", "vendor", "third_party", "bower_components"})
+VCS_DIRS = frozenset({".git", ".hg", ".svn"})
+MINIFIED_SUFFIXES = (".min.js", ".min.css")
+BINARY_SNIFF_BYTES = 8192
+
+
+
+def list_repositories(source: str, roots: list[str], priority: int, max_file_bytes: int,
+                      exclude: list[str] = ()) -> list[dict]:
+    """One row per repository folder (and one for the loose files of each root)."""
+    repos = []
+    for root in roots:
+        root_path = Path(root)
+        base = dict(source=source, priority=priority, max_file_bytes=max_file_bytes, exclude=list(exclude))
+        repos.append(dict(base, repo=root_path.name, repo_root=str(root_path), top_level_only=True))
+        for entry in sorted(os.scandir(root_path), key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False):
+                repos.append(dict(base, repo=entry.name, repo_root=entry.path, top_level_only=False))
+    return repos
+
+
+def _walk(repo_root: str, top_level_only: bool):
+    if top_level_only:
+        for entry in sorted(os.scandir(repo_root), key=lambda e: e.name):
+            if not entry.is_dir(follow_symlinks=False):
+                yield entry.path
+        return
+    for dirpath, dirnames, filenames in os.walk(repo_root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames) + sorted(d for d in dirnames if os.path.islink(os.path.join(dirpath, d))):
+            yield os.path.join(dirpath, name)
+
+
+def list_files(repo: dict) -> list[dict]:
+    """Every file of one repository: paths, no contents. The fingerprint hashes path, size and mtime."""
+    rows = []
+    for abs_path in _walk(repo["repo_root"], repo["top_level_only"]):
+        try:
+            st = os.lstat(abs_path)
+            fp = xxhash.xxh64_intdigest(os.fsencode(abs_path) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()) - (1 << 63)
+        except OSError:
+            fp = 0
+        try:
+            abs_path.encode("utf-8")
+        except UnicodeEncodeError:  # a file name that is not UTF-8: kept visible, quarantined at read
+            abs_path = os.fsencode(abs_path).decode("utf-8", "replace")
+        rows.append(dict(
+            source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path,
+            path=os.path.relpath(abs_path, repo["repo_root"]), priority=repo["priority"],
+            max_file_bytes=repo["max_file_bytes"], fingerprint=fp,
+            excluded=_excluded(repo["repo"], os.path.relpath(abs_path, repo["repo_root"]), repo["exclude"]),
+        ))
+    return rows
+
+
+def _excluded(repo: str, path: str, patterns: list[str]) -> bool:
+    full = f"{repo}/{path}"
+    return any(fnmatch.fnmatchcase(full, p) for p in patterns)
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def read_one(abs_path: str, path: str, repo_root: str, max_file_bytes: int) -> tuple[str, str | None, str | None, int]:
+    """(status, reason, text, size) for one listed file."""
+    parts = Path(path).parts
+    if "\ufffd" in abs_path and not os.path.lexists(abs_path):
+        return QUARANTINED, "undecodable_file_name", None, 0
+    if any(p in VCS_DIRS for p in parts):
+        return DROPPED, "vcs_metadata", None, 0
+    if any(p in VENDORED_DIRS for p in parts[:-1]):
+        return DROPPED, "vendored", None, 0
+    if path.lower().endswith(MINIFIED_SUFFIXES):
+        return DROPPED, "minified", None, 0
+    try:
+        st = os.lstat(abs_path)
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                target = os.path.realpath(abs_path, strict=True)
+            except (OSError, RuntimeError):
+                return QUARANTINED, "broken_or_looping_symlink", None, 0
+            if not _inside(target, os.path.realpath(repo_root)):
+                return QUARANTINED, "symlink_outside_repository", None, 0
+            return DROPPED, "symlink", None, 0
+        if not stat.S_ISREG(st.st_mode):
+            return DROPPED, "not_a_regular_file", None, 0
+        if st.st_size == 0:
+            return DROPPED, "empty", None, 0
+        if st.st_size > max_file_bytes:
+            return DROPPED, "over_size_cap", None, st.st_size
+        with open(abs_path, "rb") as fh:
+            head = fh.read(BINARY_SNIFF_BYTES)
+            if b"\0" in head:
+                return DROPPED, "binary", None, st.st_size
+            data = head + fh.read(max_file_bytes + 1 - len(head))
+    except OSError as exc:
+        return QUARANTINED, f"unreadable:{type(exc).__name__}", None, 0
+    try:
+        return KEPT, None, data.decode("utf-8"), len(data)
+    except UnicodeDecodeError:
+        return QUARANTINED, "invalid_utf8", None, len(data)
+
+
+def read_files(listing: pa.Table) -> pa.Table:
+    """Turn a batch of listed files into records (see RECORD_SCHEMA)."""
+    cols = {name: [] for name in RECORD_SCHEMA.names}
+    for row in listing.to_pylist():
+        if row["excluded"]:
+            status, reason, text, size = DROPPED, "excluded_path", None, 0
+        else:
+            status, reason, text, size = read_one(row["abs_path"], row["path"], row["repo_root"], row["max_file_bytes"])
+        cols["id"].append(record_id(row["source"], row["repo"], row["path"]))
+        cols["source"].append(row["source"])
+        cols["repo"].append(row["repo"])
+        cols["path"].append(row["path"])
+        cols["license"].append(None)
+        cols["language"].append(None)
+        cols["text"].append(text)
+        cols["size"].append(size)
+        cols["rank_key"].append(rank_key(row["priority"], row["repo"], row["path"]))
+        cols["status"].append(status)
+        cols["reason"].append(reason)
+    return pa.table(cols, schema=RECORD_SCHEMA)

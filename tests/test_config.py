@@ -1,0 +1,70 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load_config
+
+GOOD = """
+[[sources]]
+name = "code"
+paths = ["{path}"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text.format(path=tmp_path))
+    return p
+
+
+def test_defaults_follow_the_recipes(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD))
+    assert (cfg.filters.min_bytes, cfg.filters.max_bytes) == (1024, 102400)
+    assert (cfg.filters.max_line_length, cfg.filters.max_mean_line_length, cfg.filters.min_alnum_fraction) == (1000, 100, 0.25)
+    assert (cfg.dedup.near.num_perm, cfg.dedup.near.ngram, cfg.dedup.near.threshold) == (256, 5, 0.7)
+    assert cfg.tokenizer.vocab_size == 52224 and cfg.packing.seq_length == 2048
+    assert len(cfg.languages.include) == 23
+
+
+def test_unknown_key_names_the_key_and_the_allowed_ones(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, GOOD + "[filters]\nmax_line_lenght = 10\n"))
+    msg = str(err.value)
+    assert "filters.max_line_lenght" in msg and "max_line_length" in msg and "\n" not in msg
+
+
+def test_bad_value_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"filters\.min_alnum_fraction"):
+        load_config(write(tmp_path, GOOD + "[filters]\nmin_alnum_fraction = 2\n"))
+
+
+def test_bad_source_kind_lists_the_allowed_values(tmp_path):
+    with pytest.raises(ConfigError, match=r"sources\.0\.kind.*'scraped'"):
+        load_config(write(tmp_path, GOOD.replace('name = "code"', 'name = "code"\nkind = "ftp"')))
+
+
+def test_unknown_language_lists_the_allowed_values(tmp_path):
+    with pytest.raises(ConfigError, match=r"languages\.include.*Klingon.*Python"):
+        load_config(write(tmp_path, GOOD + '[languages]\ninclude = ["Python", "Klingon"]\n'))
+
+
+def test_missing_input_folder_fails_before_work(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(write(tmp_path, GOOD.replace("{path}", "{path}/nope")))
+
+
+def test_cli_reports_a_config_error_in_one_line(tmp_path):
+    cfg = write(tmp_path, GOOD + "[dedup.near]\nthreshold = 1.5\n")
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "dedup.near.threshold" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_stats_on_a_folder_that_is_not_a_run(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "stats", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a codecorpus run" in proc.stderr

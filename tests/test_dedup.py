@@ -1,0 +1,72 @@
+"""Exact and near dedup on real code: fixed survivor rule, datasketch signatures, components."""
+import random
+
+import numpy as np
+import pyarrow as pa
+from datasketch import MinHash
+
+from stages.exact_dedup import add_content_hash, keep_first_of_group
+from stages.near_dedup import (band_rows, bucket_edges, cluster_survivors, lsh_params, shingle_hash, shingles,
+                               signature)
+from stages.records import RECORD_SCHEMA, rank_key
+
+
+def records(items):
+    rows = [dict(id=f"id{i}", source="s", repo=repo, path=path, license=None, language="Python", text=text,
+                 size=len(text), rank_key=rank_key(prio, repo, path), status="kept", reason=None)
+            for i, (prio, repo, path, text) in enumerate(items)]
+    return pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+
+
+def test_exact_survivor_is_fixed_not_arrival_order(stdlib_texts):
+    code = stdlib_texts[0]
+    items = [(1, "b", "x.py", code), (0, "z", "y.py", code.replace("\n", "  \n")), (1, "a", "x.py", code)]
+    for order in (items, items[::-1]):
+        batch = add_content_hash(records(order))
+        assert len(set(batch.column("content_hash").to_pylist())) == 1  # whitespace-normalised
+        out = keep_first_of_group(batch).to_pylist()
+        kept = [r for r in out if r["status"] == "kept"]
+        assert [(r["repo"], r["path"]) for r in kept] == [("z", "y.py")]  # priority 0 wins
+        assert sum(r["reason"] == "exact_duplicate" for r in out) == 2
+
+
+def test_signature_is_datasketch_minhash(stdlib_texts):
+    text = stdlib_texts[1]
+    ref = MinHash(num_perm=256, seed=3, hashfunc=shingle_hash)
+    for g in shingles(text, 5):
+        ref.update(g)
+    assert np.array_equal(signature(text, 256, 5, 3), ref.hashvalues)
+
+
+def test_code_shingles_keep_punctuation():
+    assert b"f ( x ) :" in shingles("def f(x):\n    return x\n", 5)
+
+
+def _edit(text, rate, seed):
+    rng = random.Random(seed)
+    lines = text.splitlines()
+    for i in rng.sample(range(len(lines)), int(len(lines) * rate)):
+        lines[i] = lines[i] + "  # edited"
+    return "\n".join(lines)
+
+
+def test_near_duplicates_cluster_and_others_do_not(stdlib_texts):
+    bands, rows = lsh_params(0.7, 256)
+    assert bands * rows <= 256
+    base = stdlib_texts[2]
+    items = [(0, "orig", "m.py", base), (1, "fork1", "m.py", _edit(base, 0.03, 1)), (1, "fork2", "m.py", _edit(base, 0.03, 2))]
+    items += [(0, f"other{i}", "o.py", t) for i, t in enumerate(stdlib_texts[3:20])]
+    table = band_rows(records(items), 256, 5, 1, bands, rows)
+    edges = [bucket_edges(table.filter(pa.compute.equal(table.column("band_key"), k)))
+             for k in set(table.column("band_key").to_pylist())]
+    removed = cluster_survivors(pa.concat_tables(edges)).to_pylist()
+    assert {r["id"] for r in removed} == {"id1", "id2"}
+    assert {r["survivor_id"] for r in removed} == {"id0"}
+    assert all(r["cluster_size"] == 3 for r in removed)
+
+
+def test_components_follow_chains_and_keep_the_smallest_rank():
+    edges = pa.table({"id": ["c", "b", "e"], "rank_key": ["3", "2", "5"], "other_id": ["b", "a", "d"],
+                      "other_rank_key": ["2", "1", "4"]})
+    removed = {r["id"]: r["survivor_id"] for r in cluster_survivors(edges).to_pylist()}
+    assert removed == {"b": "a", "c": "a", "e": "d"}

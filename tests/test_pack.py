@@ -1,0 +1,34 @@
+"""Packing into rows of seq + 1 ids, and the Arrow shard format."""
+import numpy as np
+import pyarrow as pa
+
+from stages.pack import add_pack_keys, pack_group, pack_rows, read_shard, shard_schema, write_shard
+
+
+def test_pack_rows_concatenates_and_pads_only_the_end():
+    docs = [np.arange(1, 6), np.arange(10, 13), np.arange(20, 30)]
+    rows, padding = pack_rows(docs, 4, eod_id=0)
+    assert rows.shape == (5, 4) and padding == 2
+    assert rows.reshape(-1)[:18].tolist() == list(range(1, 6)) + list(range(10, 13)) + list(range(20, 30))
+    assert rows[-1].tolist()[-2:] == [0, 0]
+
+
+def test_shard_round_trip_uint16(tmp_path):
+    rows = np.random.default_rng(0).integers(0, 52224, size=(3000, 2049))
+    sha = write_shard(tmp_path / "s.arrow", rows, shard_schema(2049, 52224))
+    table = read_shard(tmp_path / "s.arrow")
+    assert table.schema.field("input_ids").type == pa.list_(pa.uint16(), 2049)
+    assert np.array_equal(np.stack(table.column("input_ids").to_numpy(zero_copy_only=False)), rows)
+    assert len(sha) == 64
+
+
+def test_pack_group_is_independent_of_input_order(tmp_path):
+    rng = np.random.default_rng(1)
+    tokens = [list(rng.integers(1, 500, size=rng.integers(5, 40))) + [0] for _ in range(50)]
+    table = pa.table({"id": [f"f{i}" for i in range(50)], "source": ["s"] * 50, "language": ["Python"] * 50,
+                      "tokens": pa.array(tokens, pa.large_list(pa.int32())), "num_tokens": [len(t) for t in tokens]})
+    keyed = add_pack_keys(table, seed=7, num_groups=1)
+    a = pack_group(keyed, str(tmp_path), 17, 1000, 0).to_pylist()[0]
+    (tmp_path / a["shard"]).rename(tmp_path / "first.arrow")
+    b = pack_group(keyed.take(np.random.default_rng(2).permutation(50)), str(tmp_path), 17, 1000, 0).to_pylist()[0]
+    assert a["sha256"] == b["sha256"] and a["tokens"] == sum(len(t) for t in tokens)

@@ -1,0 +1,51 @@
+"""The byte-level BPE: exact vocabulary size, CodeGeeX's whitespace tokens, lossless round trips."""
+import pytest
+
+from tokenizer.bpe import EOD_TOKEN, VocabularyTooSmall, load_tokenizer, train_bpe
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    from conftest import stdlib_files
+    texts = [p.read_text(encoding="utf-8") for p in stdlib_files(limit=120)]
+    tok = train_bpe(texts, vocab_size=4096)
+    path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    tok.save(str(path))
+    return load_tokenizer(path)
+
+
+def test_exact_vocabulary_size_and_eod(tok):
+    assert tok.get_vocab_size() == 4096
+    assert tok.token_to_id(EOD_TOKEN) == 0
+
+
+def test_space_runs_are_single_tokens_longest_first(tok):
+    for n in range(2, 11):
+        ids = tok.encode("x" + " " * n + "y").ids
+        assert tok.id_to_token(ids[1]) == " " * n
+    ids = tok.encode(" " * 23 + "return").ids
+    assert [tok.id_to_token(i) for i in ids[:3]] == [" " * 10, " " * 10, " " * 3]
+
+
+@pytest.mark.parametrize("text", [
+    "def f(x):\r\n\treturn x  # tab and CRLF\r\n",
+    "s = 'naïve café — 日本語 — 🐍'\n",
+    "marker = '<|endoftext|>'  # literal text, not the special token\n",
+    "\u200b zero width \x0b vertical tab \x00 nul\n",
+])
+def test_lossless_and_literal_eod_stays_text(tok, text):
+    enc = tok.encode(text)
+    assert tok.decode(enc.ids, skip_special_tokens=False) == text
+    assert tok.token_to_id(EOD_TOKEN) not in enc.ids
+
+
+def test_stdlib_round_trips(tok):
+    from conftest import stdlib_files
+    for p in stdlib_files(limit=40):
+        text = p.read_text(encoding="utf-8")
+        assert tok.decode(tok.encode(text).ids) == text
+
+
+def test_too_small_a_sample_is_a_clear_error():
+    with pytest.raises(VocabularyTooSmall, match="sample"):
+        train_bpe(["x = 1\n"], vocab_size=52_224)

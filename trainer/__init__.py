@@ -1,0 +1,1 @@
+"""The bundled MindSpore trainer: CodeGeeX's architecture, fed by a build's Arrow shards."""

@@ -1,0 +1,49 @@
+"""The model and training config (`configs/model-*.toml`), validated by pydantic."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    hidden_size: int = Field(default=128, ge=8)
+    num_layers: int = Field(default=2, ge=1)          # decoder blocks, not counting the top query layer
+    num_heads: int = Field(default=4, ge=1)
+    ffn_size: int = Field(default=512, ge=8)
+    seq_length: int = Field(default=256, ge=8)        # must divide the shards' sequence length
+    vocab_multiple: int = Field(default=1024, ge=1)   # embedding rows padded to a multiple of this
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    layernorm_eps: float = Field(default=1e-5, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "ModelConfig":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
+        return self
+
+
+class TrainSection(_Section):
+    steps: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=4, ge=1)
+    learning_rate: float = Field(default=1e-4, gt=0)
+    min_learning_rate: float = Field(default=1e-6, ge=0)
+    warmup_steps: int = Field(default=2000, ge=0)
+    decay_steps: int = Field(default=200_000, ge=1)
+    beta1: float = Field(default=0.9, gt=0, lt=1)
+    beta2: float = Field(default=0.95, gt=0, lt=1)
+    eps: float = Field(default=1e-8, gt=0)
+    weight_decay: float = Field(default=0.1, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    seed: int = 1234
+    log_every: int = Field(default=1, ge=1)
+    checkpoint_every: int = Field(default=0, ge=0)    # 0: only at the end
+    out_dir: str = "runs/train"
+    device: str = Field(default="CPU", pattern="^(CPU|Ascend|GPU)$")
+
+
+class TrainConfig(_Section):
+    model: ModelConfig = ModelConfig()
+    train: TrainSection = TrainSection()

@@ -1,0 +1,90 @@
+"""Arrow shards → training samples, with no copy of the shards in memory.
+
+Each shard (an Arrow IPC stream, column `input_ids`, a fixed-size list of row_length ids) is
+memory-mapped and viewed as a (rows, row_length) numpy array. A row of seq + 1 ids yields
+`(row_length - 1) / (model_seq)` windows of model_seq + 1 ids, so a small model can train on
+long rows. For each window the reader also gives position ids that restart after every EOD,
+document ids (attention never crosses a document) and the loss mask (no loss where the input
+token is EOD) — CodeGeeX's "reset position ids and attention at every EOD".
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from trainer.errors import TrainerError
+
+
+def read_manifest(run: str | Path) -> dict:
+    path = Path(run) / "manifest.json"
+    if not path.is_file():
+        raise TrainerError(f"{run}: no manifest.json — not a finished codecorpus build")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _map_shard(path: Path, row_length: int) -> np.ndarray:
+    source = pa.memory_map(str(path))
+    table = pa.ipc.open_stream(source).read_all()
+    column = table.column("input_ids").combine_chunks()
+    if column.type.list_size != row_length:
+        raise TrainerError(f"{path.name}: rows of {column.type.list_size} ids, the manifest says {row_length}")
+    return column.values.to_numpy(zero_copy_only=True).reshape(-1, row_length)
+
+
+class ShardSamples:
+    """Random access to windows of model_seq + 1 ids over all shards of a run."""
+
+    def __init__(self, run: str | Path, model_seq: int, eod_id: int, manifest: dict | None = None):
+        manifest = manifest or read_manifest(run)
+        self.row_length = manifest["row_length"]
+        if (self.row_length - 1) % model_seq:
+            raise TrainerError(f"model seq_length {model_seq} must divide the shards' sequence length {self.row_length - 1}")
+        self.model_seq = model_seq
+        self.windows_per_row = (self.row_length - 1) // model_seq
+        self.eod_id = eod_id
+        self.arrays = [_map_shard(Path(run) / "shards" / s["shard"], self.row_length) for s in manifest["shards"]]
+        self.offsets = np.cumsum([0] + [len(a) for a in self.arrays])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1]) * self.windows_per_row
+
+    def window(self, index: int) -> np.ndarray:
+        row, k = divmod(index, self.windows_per_row)
+        shard = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        ids = self.arrays[shard][row - self.offsets[shard]]
+        return ids[k * self.model_seq : k * self.model_seq + self.model_seq + 1].astype(np.int32)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        ids = self.window(int(index))
+        inputs, labels = ids[:-1], ids[1:]
+        is_eod = inputs == self.eod_id
+        doc = np.cumsum(is_eod) - is_eod                     # an EOD belongs to the document it ends
+        starts = np.maximum.accumulate(np.where(np.r_[True, doc[1:] != doc[:-1]], np.arange(len(doc)), 0))
+        positions = np.arange(len(doc)) - starts
+        loss_mask = (~is_eod).astype(np.float32)
+        return inputs, labels, positions.astype(np.int32), doc.astype(np.int32), loss_mask
+
+
+def make_dataset(samples: ShardSamples, batch_size: int, seed: int, num_shards: int = 1, shard_id: int = 0,
+                 skip_batches: int = 0):
+    """A MindSpore dataset over the samples: seeded shuffle, split by data-parallel rank, batched."""
+    import mindspore.dataset as msds
+
+    order = np.random.default_rng(seed).permutation(len(samples))[shard_id::num_shards]
+
+    class _Source:
+        def __len__(self):
+            return len(order)
+
+        def __getitem__(self, i):
+            return samples[int(order[i])]
+
+    ds = msds.GeneratorDataset(_Source(), column_names=["input_ids", "labels", "position_ids", "doc_ids", "loss_mask"],
+                               shuffle=False, num_parallel_workers=1)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
+    return ds
