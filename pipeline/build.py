@@ -8,6 +8,7 @@ the tokenizer's training sample stream; never the corpus.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -153,8 +154,7 @@ class Build:
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)
             ray.get(_components.remote(str(edges_dir), str(clusters_path)))
-            ds = ds.map_batches(_MarkNearDuplicates, batch_format="pyarrow", fn_constructor_args=(str(clusters_path),),
-                                concurrency=(1, max(1, int(ray.cluster_resources().get("CPU", 1)))))
+            ds = ds.map_batches(_mark_near_duplicates, batch_format="pyarrow", fn_kwargs={"clusters_path": str(clusters_path)})
         self.write_stage("05_near_dedup", ds)
 
     def tag(self) -> None:
@@ -178,8 +178,7 @@ class Build:
 
     def tokenize(self) -> None:
         ds = self.read_kept("06_tag").map_batches(
-            _Tokenize, batch_format="pyarrow", fn_constructor_args=(str(self.run.tokenizer_path),),
-            concurrency=(1, max(1, int(ray.cluster_resources().get("CPU", 1)))), batch_size=64)
+            _tokenize, batch_format="pyarrow", fn_kwargs={"tokenizer_path": str(self.run.tokenizer_path)}, batch_size=64)
         self.write_stage("07_tokenize", ds)
 
     def pack(self) -> list[dict]:
@@ -276,26 +275,36 @@ def _components(edges_dir: str, out_path: str) -> int:
     return removed.num_rows
 
 
-class _MarkNearDuplicates:
-    def __init__(self, clusters_path: str):
-        import pyarrow.parquet as pq
+# Plain tasks rather than actor pools: an actor holds its CPU for the whole stage, which starves
+# the write tasks on a one-CPU Ray. What a task needs loaded is cached per worker process, keyed by
+# the file's identity so a new build's file is never mistaken for an old one.
+@functools.lru_cache(maxsize=4)
+def _load_removed(path: str, _identity: tuple) -> frozenset:
+    import pyarrow.parquet as pq
 
-        self.removed = set(pq.read_table(clusters_path, columns=["id"]).column("id").to_pylist())
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return near_dedup.mark_near_duplicates(batch, self.removed)
+    return frozenset(pq.read_table(path, columns=["id"]).column("id").to_pylist())
 
 
-class _Tokenize:
-    def __init__(self, tokenizer_path: str):
-        self.tok = load_tokenizer(tokenizer_path)
-        self.eod_id = self.tok.token_to_id(EOD_TOKEN)
+@functools.lru_cache(maxsize=4)
+def _load_tokenizer(path: str, _identity: tuple):
+    return load_tokenizer(path)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        tokens = pack.encode_batch(batch, self.tok, self.eod_id)
-        # Keep the record columns for the books; the tokens replace the text.
-        out = batch.drop_columns(["text"])
-        return out.append_column("tokens", tokens.column("tokens")).append_column("num_tokens", tokens.column("num_tokens"))
+
+def _identity(path: str) -> tuple:
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _mark_near_duplicates(batch: pa.Table, clusters_path: str) -> pa.Table:
+    return near_dedup.mark_near_duplicates(batch, _load_removed(clusters_path, _identity(clusters_path)))
+
+
+def _tokenize(batch: pa.Table, tokenizer_path: str) -> pa.Table:
+    tok = _load_tokenizer(tokenizer_path, _identity(tokenizer_path))
+    tokens = pack.encode_batch(batch, tok, tok.token_to_id(EOD_TOKEN))
+    # Keep the record columns for the books; the tokens replace the text.
+    out = batch.drop_columns(["text"])
+    return out.append_column("tokens", tokens.column("tokens")).append_column("num_tokens", tokens.column("num_tokens"))
 
 
 def _version(package: str) -> str | None:

@@ -45,7 +45,15 @@ class ShardSamples:
         self.model_seq = model_seq
         self.windows_per_row = (self.row_length - 1) // model_seq
         self.eod_id = eod_id
-        self.arrays = [_map_shard(Path(run) / "shards" / s["shard"], self.row_length) for s in manifest["shards"]]
+        self.arrays = []
+        for entry in manifest["shards"]:
+            path = Path(run) / "shards" / entry["shard"]
+            if not path.is_file():
+                raise TrainerError(f"{path}: listed in the manifest but missing")
+            array = _map_shard(path, self.row_length)
+            if len(array) != entry["rows"]:
+                raise TrainerError(f"{path.name}: {len(array)} rows, the manifest says {entry['rows']}")
+            self.arrays.append(array)
         self.offsets = np.cumsum([0] + [len(a) for a in self.arrays])
 
     def __len__(self) -> int:

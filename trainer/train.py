@@ -32,10 +32,8 @@ def learning_rates(cfg, steps: int) -> list[float]:
 
 def check_manifest(manifest: dict, cfg: TrainConfig) -> None:
     """Refuse shards the model cannot train on, before step 1."""
-    vocab = manifest["tokenizer"]["vocab_size"]
-    rows = padded_vocab(vocab, cfg.model.vocab_multiple)
-    if vocab > rows:
-        raise TrainerError(f"vocabulary of {vocab} ids exceeds the embedding's {rows} rows")
+    if manifest.get("format") != "codecorpus-shards/1":
+        raise TrainerError(f"unknown shard format {manifest.get('format')!r}; this trainer reads codecorpus-shards/1")
     if (manifest["row_length"] - 1) % cfg.model.seq_length:
         raise TrainerError(f"model.seq_length {cfg.model.seq_length} must divide the shards' sequence length "
                            f"{manifest['row_length'] - 1}")
