@@ -2,8 +2,8 @@
 
 Each stage is a Ray Data operator over Arrow tables (the functions live in `stages/`). A stage
 writes every record it saw — kept, dropped or quarantined, with the reason — as Parquet under
-`RUN/stages/`, then its books are gathered as one small summary per block and merged. The next
-stage reads only the kept rows. The driver handles listings of repositories, small summaries and
+`RUN/stages/`, then its books are gathered from the bookkeeping columns alone, one small summary
+per batch, merged. The next stage reads only the kept rows. The driver handles listings of repositories, small summaries and
 the tokenizer's training sample stream; never the corpus.
 """
 from __future__ import annotations
@@ -46,10 +46,11 @@ def init_ray(cfg: BuildConfig, address: str | None) -> None:
         return
     kwargs: dict = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     if address:
+        import pipeline as pipeline_pkg
         import stages as stages_pkg
         import tokenizer as tokenizer_pkg
-        # Ship the stage code to the cluster's workers, which may not have codecorpus installed.
-        kwargs["runtime_env"] = {"py_modules": [stages_pkg, tokenizer_pkg]}
+        # Ship our code to the cluster's workers, which may not have codecorpus installed.
+        kwargs["runtime_env"] = {"py_modules": [pipeline_pkg, stages_pkg, tokenizer_pkg]}
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
@@ -206,14 +207,18 @@ class Build:
     def run_all(self) -> dict:
         self.run.prepare()
         self.write_stats(status="running")
-        self.stage_started = time.time()
-        fingerprint = self.ingest()
-        for stage in (self.language, self.filter, self.exact_dedup, self.near_dedup, self.tag,
-                      self.train_tokenizer, self.tokenize):
+        try:
             self.stage_started = time.time()
-            stage()
-        self.stage_started = time.time()
-        shards = self.pack()
+            fingerprint = self.ingest()
+            for stage in (self.language, self.filter, self.exact_dedup, self.near_dedup, self.tag,
+                          self.train_tokenizer, self.tokenize):
+                self.stage_started = time.time()
+                stage()
+            self.stage_started = time.time()
+            shards = self.pack()
+        except BaseException as exc:
+            self.write_stats(status="failed", extra={"error": f"{type(exc).__name__}: {exc}"[:2000]})
+            raise
         manifest = self.manifest(fingerprint, shards)
         self.run.write_json(self.run.manifest_path, manifest)
         self.write_stats(status="complete", extra={"tokens": manifest["tokens"]})

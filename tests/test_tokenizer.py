@@ -35,7 +35,7 @@ def test_space_runs_are_single_tokens_longest_first(tok):
 ])
 def test_lossless_and_literal_eod_stays_text(tok, text):
     enc = tok.encode(text)
-    assert tok.decode(enc.ids, skip_special_tokens=False) == text
+    assert tok.decode(enc.ids) == text
     assert tok.token_to_id(EOD_TOKEN) not in enc.ids
 
 

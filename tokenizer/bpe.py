@@ -4,11 +4,13 @@ GPT-2's byte-level scheme, trained with HF `tokenizers` to exactly `vocab_size` 
 default): `<|endoftext|>` (EOD, id 0), the BPE vocabulary, and CodeGeeX's whitespace tokens — a
 run of n spaces, 2 ≤ n ≤ 10, is one token, longer runs split longest-first (10, 10, 3 for 23).
 The whitespace tokens are added tokens, matched leftmost-longest before the BPE sees the text,
-so `tokenizer.json` needs no Python-side pre-processing. Text that spells `<|endoftext|>` stays
-text: only the pipeline appends EOD ids.
+so `tokenizer.json` needs no Python-side pre-processing. `<|endoftext|>` lives in the BPE
+vocabulary only, not among the added tokens: text that spells it is split by the pre-tokenizer
+like any other text and can never become the EOD id; only the pipeline appends EOD ids.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -45,7 +47,9 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 52_224, min_frequency: int
     )
     tok.train_from_iterator(_without_space_runs(texts), trainer=trainer)
     tok.add_tokens([AddedToken(" " * n, normalized=False, special=False) for n in SPACE_RUNS])
-    tok.encode_special_tokens = True
+    spec = json.loads(tok.to_str())
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] != EOD_TOKEN]
+    tok = Tokenizer.from_str(json.dumps(spec))
     if tok.get_vocab_size() != vocab_size:
         raise VocabularyTooSmall(
             f"the tokenizer sample gave only {tok.get_vocab_size()} of {vocab_size} ids: "
@@ -55,6 +59,4 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 52_224, min_frequency: int
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    tok = Tokenizer.from_file(str(path))
-    tok.encode_special_tokens = True  # corpus text never turns into <|endoftext|>
-    return tok
+    return Tokenizer.from_file(str(path))
