@@ -20,14 +20,16 @@ from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
-import pyarrow.dataset as pads
+import pyarrow.compute as pc
 import ray
 import ray.data
 
 from pipeline.config import BuildConfig
 from pipeline.rundir import RunDir
 from stages import exact_dedup, filters, langid, near_dedup, pack, read_scraped, tag
-from stages.records import BOOK_KEYS, books_balance, books_of, kept_only, merge_books
+from pipeline.sink import SummarizingParquetSink
+from stages.records import kept_only
+from stages.summary import books_balance
 from tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
 
 log = logging.getLogger("codecorpus")
@@ -68,6 +70,7 @@ class Build:
         self.config_text = config_text
         self.echo = echo
         self.books: dict[str, dict] = {}
+        self.clusters: dict = {}
         self.started = self.stage_started = time.time()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -81,10 +84,11 @@ class Build:
         """Write a stage's records atomically, then gather and check its books."""
         final = self.run.stage_dir(stage)
         tmp = self.run.temp_for(final)
-        ds.write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
+        sink = SummarizingParquetSink(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
+        ds.write_datasink(sink)
         tmp.mkdir(exist_ok=True)
         self.run.publish(tmp, final)
-        books = self.gather_books(final)
+        books = sink.stage_stats()
         if not books_balance(books):
             raise BuildError(f"stage {stage}: the books do not balance: {books}")
         books["seconds"] = round(time.time() - self.stage_started, 2)
@@ -95,14 +99,6 @@ class Build:
         self.echo(f"  {stage:<15} in {books['in']:>8,}  kept {books['kept']:>8,}  dropped {dropped:>8,}"
                   f"  quarantined {quarantined:>6,}  ({books['seconds']:.1f}s)")
         return books
-
-    @staticmethod
-    def gather_books(stage_dir: Path) -> dict:
-        """Merge per-batch summaries of the bookkeeping columns only (streamed: memory stays flat)."""
-        if not any(stage_dir.glob("*.parquet")):
-            return merge_books([])
-        scanner = pads.dataset(str(stage_dir), format="parquet").scanner(columns=BOOK_KEYS + ["size"], batch_size=1 << 16)
-        return merge_books([books_of(batch) for batch in scanner.to_batches() if batch.num_rows])
 
     def write_stats(self, status: str, extra: dict | None = None) -> None:
         data = {"status": status, "stages": self.books, "elapsed_seconds": round(time.time() - self.started, 1)}
@@ -154,12 +150,16 @@ class Build:
                .write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP))
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)
-            ray.get(_components.remote(str(edges_dir), str(clusters_path)))
+            self.clusters = ray.get(_components.remote(str(edges_dir), str(clusters_path), str(self.run.stage_dir("04_exact_dedup"))))
             ds = ds.map_batches(_mark_near_duplicates, batch_format="pyarrow", fn_kwargs={"clusters_path": str(clusters_path)})
-        self.write_stage("05_near_dedup", ds)
+        books = self.write_stage("05_near_dedup", ds)
+        if near.enabled:
+            books["clusters"] = self.clusters
+            self.write_stats(status="running")
 
     def tag(self) -> None:
-        self.write_stage("06_tag", self.read_kept("05_near_dedup").map_batches(tag.insert_tags, batch_format="pyarrow"))
+        self.write_stage("06_tag", self.read_kept("05_near_dedup").map_batches(
+            tag.insert_tags, batch_format="pyarrow", fn_kwargs={"comment_sample": self.cfg.stats.comment_sample}))
 
     def train_tokenizer(self) -> None:
         tcfg = self.cfg.tokenizer
@@ -267,8 +267,10 @@ def _sample_rows(batch: pa.Table, fraction: float, seed: int) -> pa.Table:
 
 
 @ray.remote
-def _components(edges_dir: str, out_path: str) -> int:
-    """Connected components of the candidate pairs (in one task) → the removed files and their survivors."""
+def _components(edges_dir: str, out_path: str, records_dir: str) -> dict:
+    """Connected components of the candidate pairs (in one task) → the removed files and their survivors,
+    written to `out_path`; returns the cluster report for the statistics."""
+    import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
     files = sorted(Path(edges_dir).glob("*.parquet"))
@@ -277,7 +279,10 @@ def _components(edges_dir: str, out_path: str) -> int:
     tmp = out_path + ".tmp"
     pq.write_table(removed, tmp)
     os.replace(tmp, out_path)
-    return removed.num_rows
+    wanted = pa.array(sorted(set(removed.column("id").to_pylist()) | set(removed.column("survivor_id").to_pylist())), pa.string())
+    names = pads.dataset(records_dir, format="parquet").to_table(
+        columns=["id", "repo", "path"], filter=pc.field("id").isin(wanted))
+    return near_dedup.cluster_report(removed, names)
 
 
 # Plain tasks rather than actor pools: an actor holds its CPU for the whole stage, which starves

@@ -47,15 +47,29 @@ def _load_run(path: str) -> tuple[dict, dict | None]:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    stats, manifest = _load_run(args.run)
-    if args.json:
-        print(json.dumps({"stats": stats, "manifest": manifest}, indent=2))
-        return 0
     from rich.console import Console
 
-    from pipeline.report import render
+    from pipeline import report
 
-    render(stats, manifest, Console())
+    stats, manifest = _load_run(args.run)
+    if args.compare:
+        other_stats, other_manifest = _load_run(args.compare)
+        diff = report.compare({"stats": stats, "manifest": manifest}, {"stats": other_stats, "manifest": other_manifest},
+                              args.run, args.compare)
+        print(json.dumps(diff, indent=2)) if args.json else report.render_compare(diff, Console())
+        return 0
+    if args.html:
+        from pipeline.html_report import render_html
+
+        try:
+            Path(args.html).write_text(render_html(stats, manifest, f"codecorpus: {Path(args.run).resolve().name}"), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+        print(f"wrote {args.html}")
+    if args.json:
+        print(json.dumps({"stats": stats, "manifest": manifest}, indent=2))
+    elif not args.html:
+        report.render(stats, manifest, Console())
     return 0
 
 
@@ -121,6 +135,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="show the books and statistics of a run")
     p.add_argument("run", help="run folder")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--html", metavar="FILE", help="write one self-contained HTML page of plots and tables")
+    p.add_argument("--compare", metavar="OTHER_RUN", help="show the difference between RUN and OTHER_RUN")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("train", help="train the bundled MindSpore model on a run's shards")

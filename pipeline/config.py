@@ -109,6 +109,10 @@ class ShardsConfig(_Section):
     target_bytes: int = Field(default=256 * 1024 * 1024, ge=4096)
 
 
+class StatsConfig(_Section):
+    comment_sample: float = Field(default=0.1, ge=0, le=1)  # fraction of files whose comment language is detected
+
+
 class RayConfig(_Section):
     num_cpus: int | None = Field(default=None, ge=1)
     object_store_memory: int | None = Field(default=None, ge=78_643_200)
@@ -123,6 +127,7 @@ class BuildConfig(_Section):
     tokenizer: TokenizerConfig = TokenizerConfig()
     packing: PackingConfig = PackingConfig()
     shards: ShardsConfig = ShardsConfig()
+    stats: StatsConfig = StatsConfig()
     ray: RayConfig = RayConfig()
 
     @model_validator(mode="after")

@@ -1,63 +1,146 @@
-"""`codecorpus stats`: the books of a run, read from its stats.json (never from the corpus)."""
+"""`codecorpus stats`: what a person wants to see of a run, from its stats.json and manifest.json alone.
+
+The statistics were gathered inside the pipeline as mergeable summaries, so this reads two small
+JSON files and returns at once whatever the size of the run — also while a build is still running
+(the stages completed so far).
+"""
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
 from stages.langid import CODEGEEX_LANGUAGES
-from stages.records import books_balance
+from stages.summary import books_balance
 
 # CodeGeeX-13B's corpus shares (SPEC §3); the last 13 languages share 3.10% together.
 CODEGEEX_SHARES = {"C++": 28.50, "Python": 26.67, "Java": 15.98, "JavaScript": 7.13, "C": 6.72, "Go": 4.71,
                    "HTML": 3.11, "Shell": 1.73, "PHP": 1.37, "CSS": 0.99}
+CODEGEEX_REST = 3.10
+
+
+def codegeex_share(lang: str) -> str:
+    if lang in CODEGEEX_SHARES:
+        return f"{CODEGEEX_SHARES[lang]:.2f}%"
+    return f"({CODEGEEX_REST:.2f}% with 12 others)" if lang in CODEGEEX_LANGUAGES else "-"
+
+
+def final_languages(stats: dict) -> dict:
+    stages = stats.get("stages", {})
+    return list(stages.values())[-1]["kept_by_language"] if stages else {}
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    return table
 
 
 def render(stats: dict, manifest: dict | None, console: Console) -> None:
-    console.print(f"[bold]status:[/bold] {stats.get('status', '?')}   elapsed {stats.get('elapsed_seconds', 0):,.0f}s")
-    books = stats.get("stages", {})
-    funnel = Table(title="Books per stage (in = kept + dropped + quarantined)")
-    for col in ("stage", "in", "kept", "dropped", "quarantined", "balanced", "seconds"):
-        funnel.add_column(col, justify="left" if col == "stage" else "right")
-    for stage, b in books.items():
+    stages = stats.get("stages", {})
+    console.print(f"[bold]status:[/bold] {stats.get('status', '?')}   stages done: {len(stages)}   "
+                  f"elapsed {stats.get('elapsed_seconds', 0):,.0f}s" + (f"   error: {stats['error']}" if "error" in stats else ""))
+
+    funnel = _table("The funnel: books per stage (in = kept + dropped + quarantined)",
+                    ["stage", "files in", "kept", "dropped", "quarantined", "bytes in", "bytes kept", "balanced", "seconds"])
+    for stage, b in stages.items():
         funnel.add_row(stage, f"{b['in']:,}", f"{b['kept']:,}", f"{sum(b['dropped'].values()):,}",
-                       f"{sum(b['quarantined'].values()):,}", "yes" if books_balance(b) else "[red]NO[/red]",
-                       f"{b.get('seconds', 0):.1f}")
+                       f"{sum(b['quarantined'].values()):,}", f"{b.get('in_bytes', 0):,}", f"{b['kept_bytes']:,}",
+                       "yes" if books_balance(b) else "[red]NO[/red]", f"{b.get('seconds', 0):.1f}")
     console.print(funnel)
 
-    reasons = Table(title="Dropped and quarantined, by reason")
-    for col in ("stage", "status", "reason", "files"):
-        reasons.add_column(col, justify="right" if col == "files" else "left")
-    for stage, b in books.items():
+    reasons = _table("Dropped and quarantined, by reason", ["stage", "status", "reason", "files"])
+    for stage, b in stages.items():
         for status in ("dropped", "quarantined"):
             for reason, n in sorted(b[status].items(), key=lambda kv: -kv[1]):
                 reasons.add_row(stage, status, reason, f"{n:,}")
     console.print(reasons)
 
-    sources = Table(title="Per source, first stage → last stage")
-    for col in ("source", "files in", "files kept"):
-        sources.add_column(col, justify="left" if col == "source" else "right")
-    if books:
-        first, last = next(iter(books.values())), list(books.values())[-1]
+    if stages:
+        first, last = next(iter(stages.values())), list(stages.values())[-1]
+        sources = _table("Per source: first stage → last stage", ["source", "files in", "files kept", "bytes kept", "tokens"])
+        tokens = (manifest or {}).get("tokens", {}).get("by_source", {})
         for src, b in first["by_source"].items():
-            sources.add_row(src, f"{b['in']:,}", f"{last['by_source'].get(src, {}).get('kept', 0):,}")
-    console.print(sources)
+            kept = last["by_source"].get(src, {})
+            sources.add_row(src, f"{b['in']:,}", f"{kept.get('kept', 0):,}", f"{kept.get('kept_bytes', 0):,}",
+                            f"{tokens[src]:,}" if src in tokens else "-")
+        console.print(sources)
 
-    final = list(books.values())[-1]["kept_by_language"] if books else {}
+        per_stage = [s for s in stages if s != "01_ingest"]
+        flow = _table("Per language: files kept after each stage", ["language"] + per_stage)
+        languages = sorted({lang for s in per_stage for lang in stages[s].get("by_language", {})} - {"unknown"})
+        for lang in languages:
+            flow.add_row(lang, *[f"{stages[s].get('by_language', {}).get(lang, {}).get('kept', 0):,}" for s in per_stage])
+        console.print(flow)
+
+    clusters = stages.get("05_near_dedup", {}).get("clusters")
+    if clusters:
+        console.print(f"[bold]Near-duplicate clusters:[/bold] {clusters['clusters']:,} clusters, {clusters['removed']:,} files removed; "
+                      "sizes: " + ", ".join(f"{k}×{v}" for k, v in list(clusters["size_histogram"].items())[:12]))
+        top = _table("Largest clusters", ["size", "kept (survivor)", "removed, for example"])
+        for c in clusters["largest"]:
+            top.add_row(str(c["size"]), c["survivor"], "\n".join(c["members"]))
+        console.print(top)
+
+    final = final_languages(stats)
     tokens = (manifest or {}).get("tokens", {}).get("by_language", {})
     total_bytes = sum(v["bytes"] for v in final.values()) or 1
-    langs = Table(title="Languages kept (share of bytes) next to CodeGeeX-13B's corpus")
-    for col in ("language", "files", "bytes", "share", "CodeGeeX-13B", "tokens", "bytes/token"):
-        langs.add_column(col, justify="left" if col == "language" else "right")
-    order = sorted(final, key=lambda k: -final[k]["bytes"])
-    for lang in order:
+    langs = _table("Languages kept (share of bytes) next to CodeGeeX-13B's corpus",
+                   ["language", "files", "bytes", "share", "CodeGeeX-13B", "tokens", "bytes/token"])
+    for lang in sorted(final, key=lambda k: -final[k]["bytes"]):
         v = final[lang]
-        ref = CODEGEEX_SHARES.get(lang)
-        ref_text = f"{ref:.2f}%" if ref is not None else ("(3.10% together)" if lang in CODEGEEX_LANGUAGES else "-")
         ntok = tokens.get(lang)
-        langs.add_row(lang, f"{v['files']:,}", f"{v['bytes']:,}", f"{100 * v['bytes'] / total_bytes:.2f}%", ref_text,
+        langs.add_row(lang, f"{v['files']:,}", f"{v['bytes']:,}", f"{100 * v['bytes'] / total_bytes:.2f}%", codegeex_share(lang),
                       f"{ntok:,}" if ntok else "-", f"{v['bytes'] / ntok:.2f}" if ntok else "-")
     console.print(langs)
+
+    comments = stages.get("06_tag", {}).get("comment_languages", {})
+    if comments:
+        total = sum(comments.values())
+        console.print("[bold]Natural language of comments[/bold] (sampled files): " +
+                      ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in list(comments.items())[:10]))
 
     if manifest:
         console.print(f"[bold]shards:[/bold] {len(manifest['shards'])}  rows {manifest['rows']:,} × {manifest['row_length']:,} ids"
                       f"  tokens {manifest['tokens']['total']:,}  vocabulary {manifest['tokenizer']['vocab_size']:,}")
+
+
+def compare(a: dict, b: dict, name_a: str, name_b: str) -> dict:
+    """The difference between two runs: files and bytes kept per stage, bytes and tokens per language."""
+    stages_a, stages_b = a["stats"].get("stages", {}), b["stats"].get("stages", {})
+    out = {"runs": [name_a, name_b], "stages": {}, "languages": {}, "tokens": {}}
+    for stage in sorted(set(stages_a) | set(stages_b)):
+        sa, sb = stages_a.get(stage, {}), stages_b.get(stage, {})
+        out["stages"][stage] = {k: [sa.get(k), sb.get(k)] for k in ("in", "kept", "kept_bytes")}
+    la, lb = final_languages(a["stats"]), final_languages(b["stats"])
+    for lang in sorted(set(la) | set(lb)):
+        out["languages"][lang] = [la.get(lang, {}).get("bytes", 0), lb.get(lang, {}).get("bytes", 0)]
+    ta = (a.get("manifest") or {}).get("tokens", {})
+    tb = (b.get("manifest") or {}).get("tokens", {})
+    out["tokens"] = {"total": [ta.get("total"), tb.get("total")]}
+    return out
+
+
+def render_compare(diff: dict, console: Console) -> None:
+    name_a, name_b = diff["runs"]
+    stages = _table(f"{name_a} → {name_b}: per stage", ["stage", "kept A", "kept B", "Δ files", "bytes kept A", "bytes kept B", "Δ bytes"])
+    for stage, v in diff["stages"].items():
+        (_, _), (ka, kb), (ba, bb) = v["in"], v["kept"], v["kept_bytes"]
+        stages.add_row(stage, _n(ka), _n(kb), _delta(ka, kb), _n(ba), _n(bb), _delta(ba, bb))
+    console.print(stages)
+    langs = _table("Bytes kept per language", ["language", "A", "B", "Δ"])
+    for lang, (x, y) in diff["languages"].items():
+        langs.add_row(lang, _n(x), _n(y), _delta(x, y))
+    console.print(langs)
+    ta, tb = diff["tokens"]["total"]
+    console.print(f"[bold]tokens:[/bold] {_n(ta)} → {_n(tb)} ({_delta(ta, tb)})")
+
+
+def _n(x) -> str:
+    return "-" if x is None else f"{x:,}"
+
+
+def _delta(x, y) -> str:
+    if x is None or y is None:
+        return "-"
+    return f"{y - x:+,}" + (f" ({100 * (y - x) / x:+.1f}%)" if x else "")

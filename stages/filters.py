@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stages.records import mark
 
@@ -83,6 +84,28 @@ def first_reason(filters: list, text: str) -> str | None:
     return None
 
 
+def text_metrics(texts: pa.ChunkedArray) -> dict[str, pa.Array]:
+    """CodeParrot-clean's per-file figures, vectorised: longest line, mean line length, alphanumeric fraction."""
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    lines = pc.split_pattern(texts, "\n")
+    lengths = pc.utf8_length(pc.list_flatten(lines))
+    parents = pc.list_parent_indices(lines)
+    grouped = pa.table({"row": parents, "len": lengths}).group_by("row", use_threads=False).aggregate(
+        [("len", "max"), ("len", "mean")])
+    line_max = [0] * len(texts)
+    line_mean = [0.0] * len(texts)
+    for row, mx, mean in zip(*(grouped.column(c).to_pylist() for c in ("row", "len_max", "len_mean"))):
+        line_max[row], line_mean[row] = mx, mean
+    chars = pc.utf8_length(texts)
+    alnum = pc.count_substring_regex(texts, r"[\p{L}\p{N}]")
+    alnum_frac = pc.divide(pc.cast(alnum, pa.float64()), pc.max_element_wise(pc.cast(chars, pa.float64()), 1.0))
+    return {"line_max": pa.array(line_max, pa.int32()), "line_mean": pa.array(line_mean, pa.float32()),
+            "alnum_frac": pc.cast(alnum_frac, pa.float32())}
+
+
 def apply_filters(batch: pa.Table, filters: list) -> pa.Table:
+    """Record each file's figures (for the statistics) and mark the first filter that drops it."""
+    for name, values in text_metrics(batch.column("text")).items():
+        batch = batch.set_column(batch.schema.get_field_index(name), name, values)
     reasons = [first_reason(filters, text) for text in batch.column("text").to_pylist()]
     return mark(batch, reasons)

@@ -119,3 +119,28 @@ def cluster_survivors(edges: pa.Table) -> pa.Table:
 def mark_near_duplicates(batch: pa.Table, removed_ids: set[str]) -> pa.Table:
     reasons = ["near_duplicate" if rid in removed_ids else None for rid in batch.column("id").to_pylist()]
     return mark(batch, reasons)
+
+
+def cluster_report(removed: pa.Table, names: pa.Table, top: int = 10, samples: int = 3) -> dict:
+    """Cluster count and size histogram, and the largest clusters with their survivor and sample members.
+
+    `removed` comes from `cluster_survivors`; `names` maps the ids of those clusters to repo and path.
+    """
+    sizes: dict[str, int] = {}
+    members: dict[str, list[str]] = {}
+    for rid, survivor, size in zip(*(removed.column(c).to_pylist() for c in ("id", "survivor_id", "cluster_size"))):
+        sizes[survivor] = size
+        members.setdefault(survivor, []).append(rid)
+    histogram: dict[int, int] = {}
+    for size in sizes.values():
+        histogram[size] = histogram.get(size, 0) + 1
+    where = {i: f"{r}/{p}" for i, r, p in zip(*(names.column(c).to_pylist() for c in ("id", "repo", "path")))}
+    largest = sorted(sizes, key=lambda s: (-sizes[s], s))[:top]
+    return {
+        "clusters": len(sizes),
+        "removed": removed.num_rows,
+        "size_histogram": {str(k): v for k, v in sorted(histogram.items())},
+        "largest": [{"size": sizes[s], "survivor": where.get(s, s),
+                     "members": [where.get(m, m) for m in sorted(members[s], key=lambda m: where.get(m, m))[:samples]]}
+                    for s in largest],
+    }

@@ -140,4 +140,6 @@ def read_files(listing: pa.Table) -> pa.Table:
         cols["rank_key"].append(rank_key(row["priority"], row["repo"], row["path"]))
         cols["status"].append(status)
         cols["reason"].append(reason)
+        for later in ("line_max", "line_mean", "alnum_frac", "comment_lang"):  # set by later stages
+            cols[later].append(None)
     return pa.table(cols, schema=RECORD_SCHEMA)

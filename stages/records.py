@@ -6,9 +6,6 @@ back from the stage's output. The next stage reads only the `kept` rows.
 """
 from __future__ import annotations
 
-import json
-from collections import Counter
-
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
@@ -25,6 +22,10 @@ RECORD_SCHEMA = pa.schema([
     ("text", pa.large_string()),
     ("size", pa.int64()),         # bytes on disk
     ("rank_key", pa.string()),    # the fixed survivor rule of dedup: smallest wins
+    ("line_max", pa.int32()),     # longest line, set by the filter stage
+    ("line_mean", pa.float32()),  # mean line length, set by the filter stage
+    ("alnum_frac", pa.float32()), # fraction of alphanumeric characters, set by the filter stage
+    ("comment_lang", pa.string()),  # natural language of the comments (sampled), set by the tag stage
     ("status", pa.string()),
     ("reason", pa.string()),
 ])
@@ -51,55 +52,3 @@ def mark(batch: pa.Table, reasons: list[str | None], status: str = DROPPED) -> p
 
 def kept_only(batch: pa.Table) -> pa.Table:
     return batch.filter(pc.equal(batch.column("status"), KEPT))
-
-
-BOOK_KEYS = ["source", "language", "status", "reason"]
-
-
-def books_of(batch: pa.Table | pa.RecordBatch) -> str:
-    """A summary of a block as JSON: files and bytes per (source, language, status, reason).
-
-    Summaries are merged by `merge_books`, so the books never need the records in one place.
-    """
-    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    table = table.select(BOOK_KEYS + ["size"]).cast(pa.schema(
-        [(k, pa.string()) for k in BOOK_KEYS] + [("size", pa.int64())]))
-    table = table.set_column(table.schema.get_field_index("size"), "size", pc.fill_null(table.column("size"), 0))
-    grouped = table.group_by(BOOK_KEYS, use_threads=False).aggregate([("size", "count"), ("size", "sum")])
-    counts, sizes = {}, {}
-    for row in grouped.to_pylist():
-        key = "|".join(row[k] or "" for k in BOOK_KEYS)
-        counts[key] = row["size_count"]
-        sizes[key] = row["size_sum"]
-    return json.dumps({"n": counts, "bytes": sizes})
-
-
-def merge_books(summaries: list[str]) -> dict:
-    """Merge block summaries into {"in", "kept", "dropped": {reason: n}, "quarantined": {reason: n}, ...}."""
-    n: Counter = Counter()
-    nbytes: Counter = Counter()
-    for s in summaries:
-        d = json.loads(s)
-        n.update(d["n"])
-        nbytes.update(d["bytes"])
-    out = {"in": 0, "kept": 0, "kept_bytes": 0, "dropped": {}, "quarantined": {},
-           "by_source": {}, "kept_by_language": {}}
-    for key, count in sorted(n.items()):
-        source, lang, status, reason = key.split("|")
-        out["in"] += count
-        src = out["by_source"].setdefault(source, {"in": 0, "kept": 0, "dropped": 0, "quarantined": 0})
-        src["in"] += count
-        src[status] += count
-        if status == KEPT:
-            out["kept"] += count
-            out["kept_bytes"] += nbytes[key]
-            lang_books = out["kept_by_language"].setdefault(lang or "unknown", {"files": 0, "bytes": 0})
-            lang_books["files"] += count
-            lang_books["bytes"] += nbytes[key]
-        else:
-            out[status][reason] = out[status].get(reason, 0) + count
-    return out
-
-
-def books_balance(b: dict) -> bool:
-    return b["in"] == b["kept"] + sum(b["dropped"].values()) + sum(b["quarantined"].values())

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import STDLIB, make_scraped_tree
 from stages.pack import read_shard
-from stages.records import books_balance
+from stages.summary import books_balance
 from tokenizer.bpe import load_tokenizer
 
 pytestmark = pytest.mark.slow
@@ -78,6 +78,11 @@ def run(corpus):
     return build(*corpus, "run2", cpus=2)
 
 
+@pytest.fixture(scope="module")
+def run_one_cpu(corpus):
+    return build(*corpus, "run1", cpus=1)
+
+
 def test_shards_load_and_decode(run):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["tokenizer"]["vocab_size"] == 2048 and manifest["row_length"] == 513
@@ -119,7 +124,43 @@ def test_train_from_the_shards(run, tmp_path):
     assert (tmp_path / "ckpt" / "last.ckpt").is_file()
 
 
-def test_same_bytes_with_one_cpu(corpus, run):
-    other = build(*corpus, "run1", cpus=1)
-    shas = [json.loads((r / "manifest.json").read_text())["shards"] for r in (run, other)]
+def test_same_bytes_with_one_cpu(run, run_one_cpu):
+    shas = [json.loads((r / "manifest.json").read_text())["shards"] for r in (run, run_one_cpu)]
     assert shas[0] == shas[1]
+
+
+def test_stats_json_html_and_compare(corpus, run, run_one_cpu):
+    root, _ = corpus
+    stats = json.loads(codecorpus("stats", str(run), "--json").stdout)["stats"]
+    hist = stats["stages"]["03_filter"]["histograms"]
+    assert sum(hist["size"]["in"]) == stats["stages"]["03_filter"]["in"]
+    assert sum(hist["size"]["kept"]) == stats["stages"]["03_filter"]["kept"]
+    assert stats["stages"]["05_near_dedup"]["clusters"]["clusters"] >= 1
+
+    page = root / "report.html"
+    codecorpus("stats", str(run), "--html", str(page))
+    assert page.stat().st_size > 10_000 and "data:image/png;base64," in page.read_text()
+
+    other = run_one_cpu
+    diff = json.loads(codecorpus("stats", str(run), "--compare", str(other), "--json").stdout)
+    assert diff["stages"]["06_tag"]["kept"][0] == diff["stages"]["06_tag"]["kept"][1]
+    assert "Δ" in codecorpus("stats", str(run), "--compare", str(other)).stdout
+
+
+def test_html_renders_in_headless_chromium(corpus, run):
+    import os
+    import shutil
+    root, _ = corpus
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        assert not os.environ.get("CI"), "CI installs Debian's chromium (.ci/run); it is missing"
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    page = root / "report-chromium.html"
+    codecorpus("stats", str(run), "--html", str(page))
+    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                           "--disable-sync", f"--user-data-dir={root / 'chrome-profile'}", "--virtual-time-budget=5000",
+                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    marker = proc.stdout.split('data-selfcheck="', 1)[1].split('"', 1)[0].replace("&quot;", '"')
+    check = json.loads(marker)
+    assert check["images"] >= 5 and check["loaded"] == check["images"] and check["errors"] == []

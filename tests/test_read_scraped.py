@@ -5,7 +5,7 @@ from collections import Counter
 import pyarrow as pa
 
 from stages.read_scraped import list_files, list_repositories, read_files
-from stages.records import books_balance, books_of, merge_books
+from stages.summary import books_balance, merge, summarize
 
 
 def ingest(root, max_file_bytes=1_000_000, exclude=()):
@@ -71,7 +71,7 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     assert got["src/vanishing.py"][0] == "quarantined" and got["src/vanishing.py"][1].startswith("unreadable")
     assert all("top secret" not in (r["text"] or "") for r in table.to_pylist())
 
-    books = merge_books([books_of(table)])
+    books = merge([summarize(table)])
     assert books_balance(books) and books["in"] == len(got)
     assert Counter(s for s, _ in got.values())["quarantined"] == sum(books["quarantined"].values())
 

@@ -1,0 +1,98 @@
+"""Mergeable per-block summaries of a stage: the books and the histograms behind `codecorpus stats`.
+
+Each write task summarises the blocks it writes (files and bytes per source, language, status
+and reason; histograms of file size and line length for the records in and the records kept;
+the natural language of comments where it was sampled). Summaries add up, so the driver merges
+a handful of small dicts and never sees a record.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages.records import KEPT
+
+BOOK_KEYS = ["source", "language", "status", "reason"]
+# Histogram bins: sizes and maximum line lengths on a log2 scale, mean line lengths linear.
+LOG2_EDGES = [0] + [2**i for i in range(0, 32)]
+MEAN_EDGES = list(range(0, 205, 5)) + [1 << 30]
+HISTOGRAMS = {"size": LOG2_EDGES, "line_max": LOG2_EDGES, "line_mean": MEAN_EDGES}
+
+
+def _histogram(values: pa.ChunkedArray | pa.Array, edges: list[int]) -> list[int]:
+    arr = pc.drop_null(values).to_numpy(zero_copy_only=False)
+    counts, _ = np.histogram(np.clip(arr, edges[0], edges[-1] - 1), bins=edges)
+    return counts.tolist()
+
+
+def summarize(table: pa.Table) -> dict:
+    """The summary of one block of records."""
+    keys = table.select(BOOK_KEYS).cast(pa.schema([(k, pa.string()) for k in BOOK_KEYS]))
+    sizes = pc.fill_null(table.column("size"), 0)
+    grouped = keys.append_column("size", sizes).group_by(BOOK_KEYS, use_threads=False).aggregate(
+        [("size", "count"), ("size", "sum")])
+    n, nbytes = {}, {}
+    for row in grouped.to_pylist():
+        key = "|".join(row[k] or "" for k in BOOK_KEYS)
+        n[key], nbytes[key] = row["size_count"], row["size_sum"]
+    kept = table.filter(pc.equal(table.column("status"), KEPT))
+    hist = {}
+    for column, edges in HISTOGRAMS.items():
+        if column in table.column_names and table.column(column).null_count < table.num_rows:
+            hist[column] = {"in": _histogram(table.column(column), edges), "kept": _histogram(kept.column(column), edges)}
+    comments = {}
+    if "comment_lang" in table.column_names:
+        comments = dict(Counter(v for v in kept.column("comment_lang").to_pylist() if v))
+    return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments}
+
+
+def merge(summaries: list[dict]) -> dict:
+    """Merge block summaries into a stage's statistics: the books, by reason, source and language."""
+    n: Counter = Counter()
+    nbytes: Counter = Counter()
+    hist: dict = {}
+    comments: Counter = Counter()
+    for s in summaries:
+        n.update(s["n"])
+        nbytes.update(s["bytes"])
+        comments.update(s.get("comment_languages", {}))
+        for column, parts in s.get("hist", {}).items():
+            target = hist.setdefault(column, {"edges": HISTOGRAMS[column], "in": None, "kept": None})
+            for part in ("in", "kept"):
+                target[part] = parts[part] if target[part] is None else [a + b for a, b in zip(target[part], parts[part])]
+    out = {"in": 0, "kept": 0, "in_bytes": 0, "kept_bytes": 0, "dropped": {}, "quarantined": {},
+           "by_source": {}, "by_language": {}, "kept_by_language": {}}
+    for key, count in sorted(n.items()):
+        source, lang, status, reason = key.split("|")
+        out["in"] += count
+        out["in_bytes"] += nbytes[key]
+        src = out["by_source"].setdefault(source, {"in": 0, "kept": 0, "dropped": 0, "quarantined": 0, "in_bytes": 0, "kept_bytes": 0})
+        src["in"] += count
+        src[status] += count
+        src["in_bytes"] += nbytes[key]
+        lang_in = out["by_language"].setdefault(lang or "unknown", {"in": 0, "kept": 0, "in_bytes": 0, "kept_bytes": 0})
+        lang_in["in"] += count
+        lang_in["in_bytes"] += nbytes[key]
+        if status == KEPT:
+            out["kept"] += count
+            out["kept_bytes"] += nbytes[key]
+            src["kept_bytes"] += nbytes[key]
+            lang_in["kept"] += count
+            lang_in["kept_bytes"] += nbytes[key]
+            lang_books = out["kept_by_language"].setdefault(lang or "unknown", {"files": 0, "bytes": 0})
+            lang_books["files"] += count
+            lang_books["bytes"] += nbytes[key]
+        else:
+            out[status][reason] = out[status].get(reason, 0) + count
+    if hist:
+        out["histograms"] = hist
+    if comments:
+        out["comment_languages"] = dict(comments.most_common())
+    return out
+
+
+def books_balance(stage: dict) -> bool:
+    return stage["in"] == stage["kept"] + sum(stage["dropped"].values()) + sum(stage["quarantined"].values())

@@ -1,0 +1,39 @@
+"""Per-block summaries merge into the same statistics as one summary of everything."""
+import pyarrow as pa
+
+from stages.comments import comment_language
+from stages.filters import text_metrics
+from stages.summary import books_balance, merge, summarize
+from test_read_scraped import ingest
+
+
+def test_summaries_merge_like_one(scraped_tree):
+    table = ingest(scraped_tree)
+    kept = table.filter(pa.compute.equal(table.column("status"), "kept"))
+    metrics = text_metrics(kept.column("text"))
+    for name, values in metrics.items():
+        kept = kept.set_column(kept.schema.get_field_index(name), name, values)
+    whole = merge([summarize(kept)])
+    parts = merge([summarize(kept.slice(0, 7)), summarize(kept.slice(7, 30)), summarize(kept.slice(37))])
+    assert whole == parts
+    assert books_balance(whole) and whole["in"] == kept.num_rows
+    assert sum(whole["histograms"]["line_mean"]["in"]) == kept.num_rows
+    assert sum(whole["histograms"]["size"]["kept"]) == kept.num_rows
+
+
+def test_text_metrics_match_python():
+    texts = ["ab\ncdef\n", "x" * 10, "a = 1  # ü\n\nlong line here\n"]
+    m = text_metrics(pa.chunked_array([texts]))
+    for i, t in enumerate(texts):
+        lengths = [len(line) for line in t.split("\n")]
+        assert m["line_max"][i].as_py() == max(lengths)
+        assert abs(m["line_mean"][i].as_py() - sum(lengths) / len(lengths)) < 1e-4
+        assert abs(m["alnum_frac"][i].as_py() - sum(c.isalnum() for c in t) / len(t)) < 1e-6
+
+
+def test_comment_language_of_real_code(stdlib_texts):
+    found = [comment_language(t, "Python") for t in stdlib_texts[:10]]
+    assert found.count("en") >= 8
+    assert comment_language("x = 1  # ok\n", "Python") is None
+    assert comment_language("// Dies ist ein Kommentar über die Verarbeitung der Eingabedaten und Fehler\nint x;\n"
+                            "// Diese Funktion berechnet die Summe aller Werte in der Liste\n", "C") == "de"
