@@ -25,6 +25,7 @@ import ray
 import ray.data
 
 from pipeline.config import BuildConfig
+from pipeline.errors import BuildError
 from pipeline.rundir import RunDir
 from stages import exact_dedup, filters, langid, near_dedup, pack, read_scraped, tag
 from pipeline.sink import SummarizingParquetSink
@@ -36,10 +37,6 @@ log = logging.getLogger("codecorpus")
 STAGES = ("01_ingest", "02_language", "03_filter", "04_exact_dedup", "05_near_dedup", "06_tag", "07_tokenize")
 ROWS_PER_ROW_GROUP = 1024  # Ray writes one row group per block otherwise: tiny groups read slowly
 VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "datasketch", "numpy", "pydantic")
-
-
-class BuildError(RuntimeError):
-    """The build cannot go on; the message says why."""
 
 
 def init_ray(cfg: BuildConfig, address: str | None) -> None:

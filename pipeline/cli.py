@@ -166,10 +166,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.build import BuildError
     from pipeline.config import ConfigError
+    from pipeline.errors import BuildError
     from pipeline.rundir import RunDirError
-    from tokenizer.bpe import VocabularyTooSmall
+    from tokenizer.errors import VocabularyTooSmall
 
     args = make_parser().parse_args(argv)
     user_errors = (UserError, ConfigError, RunDirError, BuildError, VocabularyTooSmall)

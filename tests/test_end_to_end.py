@@ -164,3 +164,14 @@ def test_html_renders_in_headless_chromium(corpus, run):
     marker = proc.stdout.split('data-selfcheck="', 1)[1].split('"', 1)[0].replace("&quot;", '"')
     check = json.loads(marker)
     assert check["images"] >= 5 and check["loaded"] == check["images"] and check["errors"] == []
+
+
+def test_stats_of_a_build_still_running(run, tmp_path):
+    stats = json.loads((run / "stats.json").read_text())
+    stats["status"] = "running"
+    stats["stages"] = dict(list(stats["stages"].items())[:3])  # as if the build were at its fourth stage
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "stats.json").write_text(json.dumps(stats))
+    out = codecorpus("stats", str(partial)).stdout
+    assert "running" in out and "03_filter" in out and "05_near_dedup" not in out

@@ -15,15 +15,12 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tokenizer.errors import VocabularyTooSmall  # noqa: F401 (re-exported)
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 EOD_TOKEN = "<|endoftext|>"
 SPACE_RUNS = range(2, 11)
 _SPACE_RUN = re.compile(r" {2,}")
-
-
-class VocabularyTooSmall(ValueError):
-    """The training sample does not hold enough distinct merges for the requested vocabulary."""
 
 
 def _without_space_runs(texts: Iterable[str]) -> Iterator[str]:
