@@ -56,9 +56,8 @@ def add_pack_keys(batch: pa.Table, seed: int, num_groups: int) -> pa.Table:
     return batch.append_column("pack_group", pa.array(groups, pa.int64())).append_column("order", pa.array(order, pa.int64()))
 
 
-def pack_rows(token_lists: list[np.ndarray], row_length: int, eod_id: int) -> tuple[np.ndarray, int]:
-    """Concatenate files into rows of `row_length` ids; returns (rows, padding ids in the last row)."""
-    flat = np.concatenate(token_lists) if token_lists else np.empty(0, np.int64)
+def pack_rows(flat: np.ndarray, row_length: int, eod_id: int) -> tuple[np.ndarray, int]:
+    """Cut the files' ids, back to back, into rows of `row_length`; returns (rows, padding ids in the last row)."""
     padding = (-len(flat)) % row_length
     flat = np.concatenate([flat, np.full(padding, eod_id, dtype=flat.dtype)])
     return flat.reshape(-1, row_length), padding
@@ -84,8 +83,8 @@ def pack_group(group: pa.Table, out_dir: str, row_length: int, vocab_size: int, 
     """Pack one group's files, in their seeded order, into one shard; returns its manifest entry."""
     group = group.take(pc.sort_indices(group, [("order", "ascending"), ("id", "ascending")]))
     group_id = group.column("pack_group")[0].as_py()
-    token_lists = [np.asarray(t, dtype=np.int64) for t in group.column("tokens").to_numpy(zero_copy_only=False)]
-    rows, padding = pack_rows(token_lists, row_length, eod_id)
+    flat = pc.list_flatten(group.column("tokens")).to_numpy()  # int32, the files back to back in order
+    rows, padding = pack_rows(flat, row_length, eod_id)
     name = f"shard-{group_id:05d}.arrow"
     sha = write_shard(Path(out_dir) / name, rows, shard_schema(row_length, vocab_size))
     by_lang: dict[str, int] = {}

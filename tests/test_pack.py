@@ -7,7 +7,7 @@ from stages.pack import add_pack_keys, pack_group, pack_rows, read_shard, shard_
 
 def test_pack_rows_concatenates_and_pads_only_the_end():
     docs = [np.arange(1, 6), np.arange(10, 13), np.arange(20, 30)]
-    rows, padding = pack_rows(docs, 4, eod_id=0)
+    rows, padding = pack_rows(np.concatenate(docs), 4, eod_id=0)
     assert rows.shape == (5, 4) and padding == 2
     assert rows.reshape(-1)[:18].tolist() == list(range(1, 6)) + list(range(10, 13)) + list(range(20, 30))
     assert rows[-1].tolist()[-2:] == [0, 0]
