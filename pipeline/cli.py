@@ -79,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from trainer.train import train
 
     cfg = validate(TrainConfig, parse_toml(args.config), args.config)
-    overrides = {k: v for k, v in (("steps", args.steps), ("log_every", args.log_every)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("log_every", args.log_every), ("out_dir", args.out_dir)) if v is not None}
     train(cfg, args.data, overrides=overrides, dry_run=args.dry_run)
     return 0
 
@@ -144,6 +144,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="run folder whose shards to train on")
     p.add_argument("--steps", type=int, help="override train.steps")
     p.add_argument("--log-every", type=int, help="override train.log_every")
+    p.add_argument("--out-dir", help="override train.out_dir (checkpoints; an existing one is resumed)")
     p.add_argument("--dry-run", action="store_true", help="check the shards and print the parameter count; train nothing")
     p.set_defaults(func=cmd_train)
 

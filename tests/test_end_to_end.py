@@ -121,7 +121,7 @@ def test_train_from_the_shards(run, tmp_path):
     out = codecorpus("train", str(cfg), "--data", str(run)).stdout
     losses = [float(line.split("loss ")[1].split()[0]) for line in out.splitlines() if line.startswith("step")]
     assert len(losses) == 8 and all(np.isfinite(losses))
-    assert (tmp_path / "ckpt" / "last.ckpt").is_file()
+    assert (tmp_path / "ckpt" / "rank_0" / "step_0000008.ckpt").is_file()
 
 
 def test_same_bytes_with_one_cpu(run, run_one_cpu):

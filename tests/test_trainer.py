@@ -17,7 +17,7 @@ def make_run(tmp_path, rows: np.ndarray, vocab: int = 1000):
     (tmp_path / "shards").mkdir()
     write_shard(tmp_path / "shards" / "shard-00000.arrow", rows, shard_schema(rows.shape[1], vocab))
     manifest = {"format": "codecorpus-shards/1", "row_length": rows.shape[1], "seq_length": rows.shape[1] - 1,
-                "tokenizer": {"vocab_size": vocab, "eod_id": EOD},
+                "tokenizer": {"vocab_size": vocab, "eod_id": EOD, "path": "tokenizer/tokenizer.json", "sha256": "0" * 64},
                 "shards": [{"shard": "shard-00000.arrow", "rows": len(rows)}]}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return manifest
@@ -58,13 +58,83 @@ def test_mismatched_shards_are_refused(tmp_path):
         ShardSamples(tmp_path, model_seq=8, eod_id=EOD, manifest=manifest)
 
 
-def test_a_few_real_steps_lower_the_loss(tmp_path):
-    from trainer.train import train
+TINY = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, ffn_size=64, seq_length=32, dropout=0.0)
+
+
+def learnable_run(tmp_path, rows=16):
     rng = np.random.default_rng(0)
-    pattern = rng.integers(1, 50, size=33)           # a repeated "document": learnable
-    make_run(tmp_path, np.tile(pattern, (16, 1)), vocab=50)
-    cfg = TrainConfig(model=ModelConfig(hidden_size=32, num_layers=1, num_heads=2, ffn_size=64, seq_length=32, dropout=0.0),
-                      train=TrainSection(steps=30, batch_size=4, learning_rate=3e-3, warmup_steps=2, decay_steps=30,
-                                         out_dir=str(tmp_path / "ckpt"), log_every=10))
-    losses = train(cfg, str(tmp_path), echo=lambda *_: None)
-    assert len(losses) == 30 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    data = np.tile(rng.integers(1, 50, size=33), (rows, 1))   # a repeated "document": learnable
+    data[1::2] = rng.integers(1, 50, size=(rows // 2, 33))   # and some noise, so batches differ
+    make_run(tmp_path, data, vocab=50)
+    return str(tmp_path)
+
+
+def run_train(run, out, **train_kwargs):
+    from trainer.train import train
+    settings = dict(steps=30, batch_size=4, learning_rate=3e-3, warmup_steps=2, decay_steps=30, out_dir=str(out), log_every=10)
+    settings.update(train_kwargs)
+    lines = []
+    losses = train(TrainConfig(model=TINY, train=TrainSection(**settings)), run, echo=lines.append)
+    return losses, lines
+
+
+def test_a_few_real_steps_lower_the_loss(tmp_path):
+    losses, lines = run_train(learnable_run(tmp_path), tmp_path / "ckpt")
+    assert len(losses) == 30 and np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    assert any("tokens/s" in line and "loss scale" in line for line in lines)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    run = learnable_run(tmp_path)                     # 16 rows → 16 samples → 4 batches an epoch
+    straight, _ = run_train(run, tmp_path / "a", steps=7, checkpoint_every=3)
+    first, _ = run_train(run, tmp_path / "b", steps=3, checkpoint_every=3)
+    rest, lines = run_train(run, tmp_path / "b", steps=7, checkpoint_every=3)   # resumes at step 3, crosses an epoch
+    assert any("resumed" in line and "step 3" in line for line in lines)
+    np.testing.assert_allclose(first + rest, straight, rtol=1e-5)
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path):
+    run = learnable_run(tmp_path)
+    big, _ = run_train(run, tmp_path / "a", steps=4, batch_size=4)
+    accumulated, _ = run_train(run, tmp_path / "b", steps=4, batch_size=2, grad_accumulation=2)
+    np.testing.assert_allclose(accumulated, big, rtol=1e-4)
+
+
+def test_fp16_with_dynamic_loss_scale(tmp_path):
+    losses, lines = run_train(learnable_run(tmp_path), tmp_path / "ckpt", steps=12, precision="fp16",
+                              loss_scale=2.0**32, loss_scale_window=1000, log_every=1)
+    scales = [float(line.split("loss scale ")[1].split()[0]) for line in lines if line.startswith("step")]
+    assert scales[0] == 2.0**32 and scales[-1] < scales[0]   # overflow at 2^32 in fp16: the scale comes down
+    assert all(np.isfinite(losses))
+
+
+def test_shards_made_with_another_tokenizer_are_refused(tmp_path):
+    run = learnable_run(tmp_path)
+    (tmp_path / "tokenizer").mkdir()
+    (tmp_path / "tokenizer" / "tokenizer.json").write_text("{}")  # not the tokenizer whose sha256 the manifest holds
+    with pytest.raises(TrainerError, match="not the tokenizer"):
+        run_train(run, tmp_path / "ckpt", steps=1)
+
+
+def test_parallel_layout_is_checked_and_strategies_built():
+    from trainer import parallel
+    from trainer.config import ParallelConfig
+    from trainer.model import CodeGeeX
+    with pytest.raises(TrainerError, match="num_heads"):
+        parallel.check_layout(ParallelConfig(model_parallel=3), TINY, 1000, None)
+    with pytest.raises(TrainerError, match="16 devices were launched"):
+        parallel.check_layout(ParallelConfig(data_parallel=2, model_parallel=2), TINY, 1000, 16)
+    chosen = parallel.strategies(CodeGeeX(TINY, 1000), dp=4, mp=2)
+    assert chosen["blocks.0.attention.qkv"] == ((4, 1), (2, 1))          # column parallel
+    assert chosen["blocks.0.attention.dense"] == ((4, 2), (1, 2))        # row parallel
+    assert chosen["top_query_layer.attention.query"] == ((4, 1), (2, 1))
+    assert chosen["blocks.0.mlp.dense_out"] == ((4, 2), (1, 2))
+
+
+def test_parallel_without_a_launcher_is_a_clear_error(tmp_path):
+    from trainer.config import ParallelConfig
+    from trainer.train import train
+    run = learnable_run(tmp_path)
+    cfg = TrainConfig(model=TINY, train=TrainSection(steps=1, out_dir=str(tmp_path / "c")), parallel=ParallelConfig(data_parallel=2))
+    with pytest.raises(TrainerError, match="msrun"):
+        train(cfg, run, echo=lambda *_: None)

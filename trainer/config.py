@@ -1,6 +1,8 @@
 """The model and training config (`configs/model-*.toml`), validated by pydantic."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -40,10 +42,25 @@ class TrainSection(_Section):
     seed: int = 1234
     log_every: int = Field(default=1, ge=1)
     checkpoint_every: int = Field(default=0, ge=0)    # 0: only at the end
+    resume: bool = True                               # continue from the newest checkpoint in out_dir
+    grad_accumulation: int = Field(default=1, ge=1)   # micro-batches per optimizer step
+    precision: Literal["auto", "fp32", "fp16"] = "auto"  # auto: fp16 on Ascend, fp32 elsewhere
+    loss_scale: float = Field(default=2.0**32, gt=0)  # dynamic loss scale (fp16): start, ×factor, window
+    loss_scale_factor: int = Field(default=2, ge=2)
+    loss_scale_window: int = Field(default=1000, ge=1)
     out_dir: str = "runs/train"
-    device: str = Field(default="CPU", pattern="^(CPU|Ascend|GPU)$")
+    device: Literal["CPU", "Ascend", "GPU"] = "CPU"
+
+
+class ParallelConfig(_Section):
+    """MindSpore semi-auto parallel (Ascend): data_parallel × model_parallel devices."""
+    data_parallel: int = Field(default=1, ge=1)
+    model_parallel: int = Field(default=1, ge=1)
+    optimizer_shard: bool = False   # shard optimizer states across data-parallel ranks
+    recompute: bool = False         # recompute each block's activations in the backward pass
 
 
 class TrainConfig(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainSection = TrainSection()
+    parallel: ParallelConfig = ParallelConfig()

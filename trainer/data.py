@@ -77,11 +77,13 @@ class ShardSamples:
 
 
 def make_dataset(samples: ShardSamples, batch_size: int, seed: int, num_shards: int = 1, shard_id: int = 0,
-                 skip_batches: int = 0):
-    """A MindSpore dataset over the samples: seeded shuffle, split by data-parallel rank, batched."""
+                 start_batch: int = 0):
+    """A MindSpore dataset over the samples: seeded shuffle, split by data-parallel rank, batched,
+    starting at batch `start_batch` of that order (how a resumed run skips what it has seen)."""
     import mindspore.dataset as msds
 
     order = np.random.default_rng(seed).permutation(len(samples))[shard_id::num_shards]
+    order = order[: len(order) // batch_size * batch_size][start_batch * batch_size :]
 
     class _Source:
         def __len__(self):
@@ -92,7 +94,4 @@ def make_dataset(samples: ShardSamples, batch_size: int, seed: int, num_shards: 
 
     ds = msds.GeneratorDataset(_Source(), column_names=["input_ids", "labels", "position_ids", "doc_ids", "loss_mask"],
                                shuffle=False, num_parallel_workers=1)
-    ds = ds.batch(batch_size, drop_remainder=True)
-    if skip_batches:
-        ds = ds.skip(skip_batches)
-    return ds
+    return ds.batch(batch_size, drop_remainder=True)

@@ -55,8 +55,8 @@ class Attention(nn.Cell):
             q, k, v = ops.split(self.qkv(x), x.shape[-1], axis=-1)
         q, k, v = self._split(q), self._split(k), self._split(v)
         scores = ops.matmul(q, k.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)
-        scores = ops.masked_fill(scores, ops.logical_not(mask), ms.Tensor(-1e4, scores.dtype))
-        probs = self.dropout(ops.softmax(scores, axis=-1))
+        scores = ops.masked_fill(scores.astype(ms.float32), ops.logical_not(mask), ms.Tensor(-1e4, ms.float32))
+        probs = self.dropout(ops.softmax(scores, axis=-1)).astype(v.dtype)   # softmax in fp32 whatever the compute type
         out = ops.matmul(probs, v).transpose(0, 2, 1, 3)
         return self.dense(out.reshape(out.shape[0], out.shape[1], -1))
 
@@ -97,6 +97,16 @@ class CodeGeeX(nn.Cell):
         self.blocks = nn.CellList([Block(cfg) for _ in range(cfg.num_layers)])
         self.final_layernorm = nn.LayerNorm((h,), epsilon=cfg.layernorm_eps)
         self.top_query_layer = Block(cfg, top_query=True)
+        self.compute_dtype = ms.float32
+
+    def use_fp16(self) -> None:
+        """fp16 compute with fp32 master weights (Ascend): matmuls in fp16, LayerNorm and softmax in fp32."""
+        self.compute_dtype = ms.float16
+        for block in list(self.blocks) + [self.top_query_layer]:
+            block.to_float(ms.float16)
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, nn.LayerNorm):
+                cell.to_float(ms.float32)
 
     def construct(self, input_ids, position_ids, doc_ids):
         seq = input_ids.shape[1]
@@ -104,12 +114,12 @@ class CodeGeeX(nn.Cell):
         same_doc = ops.equal(doc_ids.expand_dims(2), doc_ids.expand_dims(1))
         mask = ops.logical_and(same_doc, causal).expand_dims(1)            # (B, 1, S, S)
         x = ops.gather(self.word_embedding, input_ids, 0) + self.position_embedding(position_ids)
-        x = self.embedding_dropout(x)
+        x = self.embedding_dropout(x).astype(self.compute_dtype)
         for block in self.blocks:
             x = block(x, mask)
         x = self.final_layernorm(x)
         x = self.top_query_layer(x, mask, self.top_query_embedding(position_ids))
-        return ops.matmul(x, self.word_embedding.T)                          # tied output head
+        return ops.matmul(x, self.word_embedding.T.astype(x.dtype))          # tied output head
 
 
 class LossCell(nn.Cell):

@@ -1,17 +1,23 @@
 """`codecorpus train`: pretrain the CodeGeeX model on a build's shards (SPEC §8's recipe).
 
 AdamWeightDecay (β 0.9/0.95, eps 1e-8, weight decay 0.1 except LayerNorm and biases), gradient
-clipping at global norm 1.0, linear warm-up then cosine decay, one log line per step, a checkpoint
-at the end (and every `checkpoint_every` steps). The trainer needs only the shards and the manifest.
+clipping at global norm 1.0, linear warm-up then cosine decay, gradient accumulation, fp16
+compute with fp32 weights and a dynamic loss scale on Ascend (fp32 on CPU), a checkpoint per
+rank every `checkpoint_every` steps, and exact resume: the model, the optimizer, the loss scale
+and the position in the data all continue where the checkpoint left them, so no sample is seen
+twice or skipped. The trainer needs only the shards and the manifest.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 
+from trainer import parallel
 from trainer.config import TrainConfig
 from trainer.data import ShardSamples, make_dataset, read_manifest
 from trainer.errors import TrainerError
@@ -30,7 +36,7 @@ def learning_rates(cfg, steps: int) -> list[float]:
     return lrs
 
 
-def check_manifest(manifest: dict, cfg: TrainConfig) -> None:
+def check_manifest(manifest: dict, cfg: TrainConfig, run: str) -> None:
     """Refuse shards the model cannot train on, before step 1."""
     if manifest.get("format") != "codecorpus-shards/1":
         raise TrainerError(f"unknown shard format {manifest.get('format')!r}; this trainer reads codecorpus-shards/1")
@@ -39,6 +45,10 @@ def check_manifest(manifest: dict, cfg: TrainConfig) -> None:
                            f"{manifest['row_length'] - 1}")
     if not manifest["shards"]:
         raise TrainerError("the build produced no shards")
+    tok = manifest["tokenizer"]
+    tok_path = Path(run) / tok["path"]
+    if tok_path.is_file() and hashlib.sha256(tok_path.read_bytes()).hexdigest() != tok["sha256"]:
+        raise TrainerError(f"{tok_path} is not the tokenizer the shards were made with (sha256 differs from the manifest)")
 
 
 def _param_groups(params, weight_decay: float) -> list[dict]:
@@ -50,13 +60,23 @@ def _param_groups(params, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def latest_checkpoint(ckpt_dir: Path) -> tuple[Path, int] | None:
+    found = [(int(m.group(1)), p) for p in ckpt_dir.glob("step_*.ckpt") if (m := re.fullmatch(r"step_(\d+)\.ckpt", p.name))]
+    if not found:
+        return None
+    step, path = max(found)
+    return path, step
+
+
 def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bool = False, echo=print) -> list[float]:
-    """Train for `train.steps` steps; returns the loss of every step."""
+    """Train up to `train.steps` optimizer steps; returns the loss of every step run here."""
     if overrides:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=overrides)})
     manifest = read_manifest(run)
-    check_manifest(manifest, cfg)
+    check_manifest(manifest, cfg, run)
     vocab = manifest["tokenizer"]["vocab_size"]
+    tc, par = cfg.train, cfg.parallel
+    parallel.check_layout(par, cfg.model, vocab, None)
     echo(f"model: {parameter_count(cfg.model, vocab):,} parameters, {cfg.model.num_layers} layers + top query layer, "
          f"hidden {cfg.model.hidden_size}, embedding rows {padded_vocab(vocab, cfg.model.vocab_multiple):,}")
     if dry_run:
@@ -65,50 +85,102 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     import mindspore as ms
     from mindspore import nn, ops
 
-    tc = cfg.train
     ms.set_device(tc.device)
-    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ms.set_context(mode=ms.GRAPH_MODE if par.data_parallel * par.model_parallel > 1 else ms.PYNATIVE_MODE)
+    rank, world = parallel.setup(par, cfg.model, vocab)
     ms.set_seed(tc.seed)
     np.random.seed(tc.seed)
+    fp16 = tc.precision == "fp16" or (tc.precision == "auto" and tc.device == "Ascend")
 
     samples = ShardSamples(run, cfg.model.seq_length, manifest["tokenizer"]["eod_id"], manifest)
-    if len(samples) < tc.batch_size:
-        raise TrainerError(f"only {len(samples)} samples in the shards, fewer than one batch of {tc.batch_size}")
+    dp_rank = rank // par.model_parallel
+    batches_per_epoch = len(samples) // par.data_parallel // tc.batch_size
+    if batches_per_epoch < 1:
+        raise TrainerError(f"only {len(samples)} samples in the shards, fewer than one batch of {tc.batch_size} per rank")
+
     model = CodeGeeX(cfg.model, vocab)
+    if fp16:
+        model.use_fp16()
+    parallel.apply(model, par)
     loss_cell = LossCell(model)
     lrs = learning_rates(tc, tc.steps)
     optimizer = nn.AdamWeightDecay(_param_groups(model.trainable_params(), tc.weight_decay), learning_rate=lrs,
                                    beta1=tc.beta1, beta2=tc.beta2, eps=tc.eps)
-    grad_fn = ms.value_and_grad(loss_cell, None, optimizer.parameters)
+    scaler = ms.amp.DynamicLossScaler(tc.loss_scale, tc.loss_scale_factor, tc.loss_scale_window) if fp16 else None
+    accumulate = tc.grad_accumulation
 
-    @ms.jit  # one compiled graph per step: about twice as fast as op-by-op on CPU
-    def train_step(*batch):
-        loss, grads = grad_fn(*batch)
+    def scaled_loss(*batch):
+        loss = loss_cell(*batch) / accumulate
+        return scaler.scale(loss) if scaler else loss
+
+    grad_fn = ms.value_and_grad(scaled_loss, None, optimizer.parameters)
+
+    @ms.jit
+    def micro_step(*batch):
+        return grad_fn(*batch)
+
+    @ms.jit
+    def apply_grads(grads):
+        if scaler:
+            grads = scaler.unscale(grads)
+            finite = ms.amp.all_finite(grads)
+            scaler.adjust(finite)
+            if finite:
+                optimizer(ops.clip_by_global_norm(grads, tc.grad_clip))
+            return finite
         optimizer(ops.clip_by_global_norm(grads, tc.grad_clip))
-        return loss
+        return ms.Tensor(True)
 
-    out_dir = Path(tc.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = Path(tc.out_dir) / f"rank_{rank}"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    step = 0
+    found = latest_checkpoint(ckpt_dir) if tc.resume else None
+    if found:
+        path, step = found
+        state = ms.load_checkpoint(str(path))
+        state.pop("learning_rate", None)  # the schedule comes from the config (its length follows train.steps)
+        not_loaded, _ = ms.load_param_into_net(optimizer, state)
+        not_loaded = [name for name in not_loaded if name != "learning_rate"]
+        if not_loaded:
+            raise TrainerError(f"{path} does not fit this model: {len(not_loaded)} parameters missing, e.g. {not_loaded[0]}")
+        if scaler and "loss_scale" in state:
+            scaler.scale_value.set_data(ms.Tensor(float(state["loss_scale"].asnumpy()), ms.float32))
+        echo(f"resumed from {path} at step {step}")
+
+    def save(name: str) -> None:
+        extra = {"loss_scale": float(scaler.scale_value.asnumpy()) if scaler else 1.0}
+        ms.save_checkpoint(optimizer, str(ckpt_dir / name), append_dict=extra)
+
+    def micro_batches(consumed: int):
+        """Every micro-batch of this rank from position `consumed` on; each epoch has its own seeded order."""
+        while True:
+            epoch, offset = divmod(consumed, batches_per_epoch)
+            for batch in make_dataset(samples, tc.batch_size, tc.seed + epoch, par.data_parallel, dp_rank, offset).create_tuple_iterator():
+                yield batch
+                consumed += 1
 
     losses: list[float] = []
-    tokens_per_step = tc.batch_size * cfg.model.seq_length
-    step = 0
+    tokens_per_step = tc.batch_size * cfg.model.seq_length * accumulate * par.data_parallel
+    stream = micro_batches(step * accumulate)  # resuming skips exactly the micro-batches already trained on
     while step < tc.steps:
-        epoch_seed = tc.seed + step  # a fresh order each pass over the data
-        for batch in make_dataset(samples, tc.batch_size, epoch_seed).create_tuple_iterator():
-            t0 = time.perf_counter()
-            loss = train_step(*batch)
-            loss_value = float(loss.asnumpy())
-            losses.append(loss_value)
-            step += 1
-            if step % tc.log_every == 0 or step == tc.steps:
-                seconds = time.perf_counter() - t0
-                echo(f"step {step:>6}/{tc.steps}  loss {loss_value:.4f}  lr {lrs[step - 1]:.3e}  "
-                     f"tokens/s {tokens_per_step / seconds:,.0f}  loss scale 1 (fp32)")
-            if tc.checkpoint_every and step % tc.checkpoint_every == 0:
-                ms.save_checkpoint(model, str(out_dir / f"step_{step:07d}.ckpt"))
-            if step >= tc.steps:
-                break
-    ms.save_checkpoint(model, str(out_dir / "last.ckpt"))
-    echo(f"trained {step} steps; first loss {losses[0]:.4f}, last {losses[-1]:.4f}; checkpoint {out_dir / 'last.ckpt'}")
+        t0 = time.perf_counter()
+        total, grads = None, None
+        for _ in range(accumulate):
+            loss, g = micro_step(*next(stream))
+            total = loss if total is None else total + loss
+            grads = g if grads is None else tuple(a + b for a, b in zip(grads, g))
+        scale = float(scaler.scale_value.asnumpy()) if scaler else 1.0
+        apply_grads(ms.mutable(grads))
+        step += 1
+        loss_value = float(total.asnumpy()) / scale
+        losses.append(loss_value)
+        if step % tc.log_every == 0 or step == tc.steps:
+            seconds = time.perf_counter() - t0
+            echo(f"step {step:>6}/{tc.steps}  loss {loss_value:.4f}  lr {lrs[step - 1]:.3e}  "
+                 f"tokens/s {tokens_per_step / seconds:,.0f}  loss scale {scale:.0f}{'' if fp16 else ' (fp32)'}")
+        if tc.checkpoint_every and step % tc.checkpoint_every == 0:
+            save(f"step_{step:07d}.ckpt")
+    save(f"step_{step:07d}.ckpt")
+    if losses:
+        echo(f"trained to step {step}; first loss here {losses[0]:.4f}, last {losses[-1]:.4f}; checkpoints in {ckpt_dir}")
     return losses
