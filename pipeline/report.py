@@ -57,20 +57,27 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
     console.print(reasons)
 
     if stages:
-        first, last = next(iter(stages.values())), list(stages.values())[-1]
-        sources = _table("Per source: first stage → last stage", ["source", "files in", "files kept", "bytes kept", "tokens"])
         tokens = (manifest or {}).get("tokens", {}).get("by_source", {})
-        for src, b in first["by_source"].items():
-            kept = last["by_source"].get(src, {})
-            sources.add_row(src, f"{b['in']:,}", f"{kept.get('kept', 0):,}", f"{kept.get('kept_bytes', 0):,}",
-                            f"{tokens[src]:,}" if src in tokens else "-")
+        sources = _table("Per source and stage: files and bytes in → kept",
+                         ["source", "stage", "files in", "files kept", "bytes in", "bytes kept"])
+        for src in next(iter(stages.values()))["by_source"]:
+            for stage, b in stages.items():
+                v = b["by_source"].get(src, {})
+                sources.add_row(src, stage, f"{v.get('in', 0):,}", f"{v.get('kept', 0):,}", f"{v.get('in_bytes', 0):,}",
+                                f"{v.get('kept_bytes', 0):,}")
+            if src in tokens:
+                sources.add_row(src, "tokens in the shards", "", "", "", f"{tokens[src]:,}")
         console.print(sources)
 
         per_stage = [s for s in stages if s != "01_ingest"]
-        flow = _table("Per language: files kept after each stage", ["language"] + per_stage)
+        flow = _table("Per language: files kept after each stage (MB kept)", ["language"] + per_stage)
         languages = sorted({lang for s in per_stage for lang in stages[s].get("by_language", {})} - {"unknown"})
         for lang in languages:
-            flow.add_row(lang, *[f"{stages[s].get('by_language', {}).get(lang, {}).get('kept', 0):,}" for s in per_stage])
+            cells = []
+            for s_name in per_stage:
+                v = stages[s_name].get("by_language", {}).get(lang, {})
+                cells.append(f"{v.get('kept', 0):,} ({v.get('kept_bytes', 0) / 1e6:.1f})")
+            flow.add_row(lang, *cells)
         console.print(flow)
 
     clusters = stages.get("05_near_dedup", {}).get("clusters")

@@ -138,3 +138,16 @@ def test_parallel_without_a_launcher_is_a_clear_error(tmp_path):
     cfg = TrainConfig(model=TINY, train=TrainSection(steps=1, out_dir=str(tmp_path / "c")), parallel=ParallelConfig(data_parallel=2))
     with pytest.raises(TrainerError, match="msrun"):
         train(cfg, run, echo=lambda *_: None)
+
+
+def test_recompute_changes_memory_not_results(tmp_path):
+    from trainer.config import ParallelConfig
+    from trainer.train import train
+    run = learnable_run(tmp_path)
+    losses = []
+    for recompute in (False, True):
+        cfg = TrainConfig(model=TINY, train=TrainSection(steps=3, batch_size=4, learning_rate=3e-3, warmup_steps=1,
+                                                         out_dir=str(tmp_path / f"c{recompute}")),
+                          parallel=ParallelConfig(recompute=recompute))
+        losses.append(train(cfg, run, echo=lambda *_: None))
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
