@@ -160,11 +160,11 @@ class Build:
 
     def train_tokenizer(self) -> None:
         tcfg = self.cfg.tokenizer
-        total = self.books["06_tag"]["kept_bytes"] or 1
-        fraction = min(1.0, tcfg.sample_bytes / total)
+        fractions = sample_fractions({k: v["bytes"] for k, v in self.books["06_tag"]["kept_by_language"].items()},
+                                     tcfg.sample_bytes, tcfg.max_language_share)
         seed = self.cfg.packing.seed
         sample = (self.read_kept("06_tag")
-                  .map_batches(_sample_rows, batch_format="pyarrow", fn_kwargs=dict(fraction=fraction, seed=seed))
+                  .map_batches(_sample_rows, batch_format="pyarrow", fn_kwargs=dict(fractions=fractions, seed=seed))
                   .sort("sample_order"))
         t0 = time.time()
         texts = (t for batch in sample.iter_batches(batch_format="pyarrow", batch_size=256) for t in batch.column("text").to_pylist())
@@ -172,7 +172,9 @@ class Build:
         tmp = self.run.tokenizer_path.with_suffix(".tmp")
         tok.save(str(tmp))
         os.replace(tmp, self.run.tokenizer_path)
-        self.echo(f"  {'tokenizer':<15} {tok.get_vocab_size():,} ids trained on {fraction:.0%} of the tagged files ({time.time() - t0:.1f}s)")
+        sampled = sum(fractions[k] * v["bytes"] for k, v in self.books["06_tag"]["kept_by_language"].items())
+        self.echo(f"  {'tokenizer':<15} {tok.get_vocab_size():,} ids trained on a {sampled / 1e6:,.1f} MB language-balanced sample "
+                  f"({time.time() - t0:.1f}s)")
 
     def tokenize(self) -> None:
         ds = self.read_kept("06_tag").map_batches(
@@ -193,7 +195,8 @@ class Build:
                    .groupby("pack_group")
                    .map_groups(pack.pack_group, batch_format="pyarrow",
                                fn_kwargs=dict(out_dir=str(tmp), row_length=row_length,
-                                              vocab_size=self.cfg.tokenizer.vocab_size, eod_id=eod_id))
+                                              vocab_size=self.cfg.tokenizer.vocab_size, eod_id=eod_id,
+                                              pack=pcfg.pack, stride=pcfg.stride))
                    .take_all())
         self.run.publish(tmp, self.run.shards)
         shards = sorted(({**e, "tokens_by_language": json.loads(e["tokens_by_language"]),
@@ -255,10 +258,20 @@ def _fingerprint_of(batch: pa.Table) -> pa.Table:
     return pa.table({"fingerprint": [str(total)]})
 
 
-def _sample_rows(batch: pa.Table, fraction: float, seed: int) -> pa.Table:
+def sample_fractions(bytes_by_language: dict[str, int], sample_bytes: int, max_share: float) -> dict[str, float]:
+    """The fraction of each language's files in the tokenizer's sample: no language contributes more than
+    `max_share × sample_bytes`, and the whole sample is at most `sample_bytes`."""
+    cap = max_share * sample_bytes
+    target = {lang: min(n, cap) for lang, n in bytes_by_language.items()}
+    scale = min(1.0, sample_bytes / (sum(target.values()) or 1))
+    return {lang: (target[lang] * scale / n if n else 0.0) for lang, n in bytes_by_language.items()}
+
+
+def _sample_rows(batch: pa.Table, fractions: dict[str, float], seed: int) -> pa.Table:
     """A deterministic sample (by a seeded hash of the id) with a global order for the tokenizer."""
     keys = [pack.seeded_hash(seed + 7, i) for i in batch.column("id").to_pylist()]
-    mask = pa.array([k < fraction * 2**64 for k in keys])
+    langs = batch.column("language").to_pylist()
+    mask = pa.array([k < fractions.get(lang, 0.0) * 2**64 for k, lang in zip(keys, langs)])
     order = pa.array([k - (1 << 63) for k in keys], pa.int64())
     return pa.table({"sample_order": order, "text": batch.column("text")}).filter(mask)
 

@@ -84,6 +84,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipeline.export import export_mindrecord
+
+    out = args.out or str(Path(args.run) / "export" / args.format)
+    result = export_mindrecord(args.run, out, files=args.files)
+    print(f"{result['rows']:,} rows → " + ", ".join(result["files"]))
+    return 0
+
+
 def _resolve_tokenizer(path: str) -> Path:
     p = Path(path)
     if p.is_dir():
@@ -147,6 +156,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="override train.out_dir (checkpoints; an existing one is resumed)")
     p.add_argument("--dry-run", action="store_true", help="check the shards and print the parameter count; train nothing")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="write a run's shards in another format (mindformers' MindRecord)")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--format", choices=["mindrecord"], default="mindrecord")
+    p.add_argument("--out", help="output folder (default: RUN/export/FORMAT)")
+    p.add_argument("--files", type=int, default=1, help="number of MindRecord files to split the rows over")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("tokenizer", help="train, encode with or decode with a tokenizer")
     tsub = p.add_subparsers(dest="action", required=True)

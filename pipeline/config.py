@@ -97,11 +97,14 @@ class DedupConfig(_Section):
 class TokenizerConfig(_Section):
     vocab_size: int = Field(default=52_224, ge=300, le=1 << 20)
     sample_bytes: int = Field(default=64_000_000, gt=0)
+    max_language_share: float = Field(default=0.5, gt=0, le=1)  # cap of one language in the training sample
     min_frequency: int = Field(default=2, ge=1)
 
 
 class PackingConfig(_Section):
     seq_length: int = Field(default=2048, ge=8)
+    pack: bool = True            # false: one file per row, padded with EOD; long files cut in sliding windows
+    stride: int | None = Field(default=None, ge=1)  # sliding-window step when pack = false (default: seq_length)
     seed: int = 1234
 
 

@@ -63,6 +63,17 @@ def pack_rows(flat: np.ndarray, row_length: int, eod_id: int) -> tuple[np.ndarra
     return flat.reshape(-1, row_length), padding
 
 
+def file_rows(tokens: np.ndarray, row_length: int, stride: int, eod_id: int) -> tuple[np.ndarray, int]:
+    """One file in rows of its own (CodeGeeX's PyTorch path): windows of `row_length` ids every
+    `stride` ids, the last one padded with EOD. Returns (rows, padding ids)."""
+    starts = list(range(0, max(1, len(tokens) - row_length + stride), stride)) or [0]
+    rows = np.full((len(starts), row_length), eod_id, dtype=tokens.dtype)
+    for i, start in enumerate(starts):
+        window = tokens[start : start + row_length]
+        rows[i, : len(window)] = window
+    return rows, int(rows.size - sum(len(tokens[s : s + row_length]) for s in starts))
+
+
 def write_shard(path: Path, rows: np.ndarray, schema: pa.Schema) -> str:
     """Write rows as an Arrow IPC stream; returns the file's sha256."""
     value_type = schema.field("input_ids").type.value_type
@@ -79,12 +90,19 @@ def write_shard(path: Path, rows: np.ndarray, schema: pa.Schema) -> str:
     return digest.hexdigest()
 
 
-def pack_group(group: pa.Table, out_dir: str, row_length: int, vocab_size: int, eod_id: int) -> pa.Table:
+def pack_group(group: pa.Table, out_dir: str, row_length: int, vocab_size: int, eod_id: int,
+               pack: bool = True, stride: int | None = None) -> pa.Table:
     """Pack one group's files, in their seeded order, into one shard; returns its manifest entry."""
     group = group.take(pc.sort_indices(group, [("order", "ascending"), ("id", "ascending")]))
     group_id = group.column("pack_group")[0].as_py()
-    flat = pc.list_flatten(group.column("tokens")).to_numpy()  # int32, the files back to back in order
-    rows, padding = pack_rows(flat, row_length, eod_id)
+    if pack:
+        flat = pc.list_flatten(group.column("tokens")).to_numpy()  # int32, the files back to back in order
+        rows, padding = pack_rows(flat, row_length, eod_id)
+    else:
+        per_file = [file_rows(np.asarray(t, np.int32), row_length, stride or row_length - 1, eod_id)
+                    for t in group.column("tokens").to_numpy(zero_copy_only=False)]
+        rows = np.concatenate([r for r, _ in per_file]) if per_file else np.empty((0, row_length), np.int32)
+        padding = sum(p for _, p in per_file)
     name = f"shard-{group_id:05d}.arrow"
     sha = write_shard(Path(out_dir) / name, rows, shard_schema(row_length, vocab_size))
     by_lang: dict[str, int] = {}
@@ -93,7 +111,7 @@ def pack_group(group: pa.Table, out_dir: str, row_length: int, vocab_size: int, 
         by_lang[lang] = by_lang.get(lang, 0) + n
         by_source[src] = by_source.get(src, 0) + n
     return pa.table({
-        "shard": [name], "rows": [len(rows)], "files": [group.num_rows], "tokens": [int(rows.size - padding)],
+        "shard": [name], "rows": [len(rows)], "files": [group.num_rows], "tokens": [int(group.column("num_tokens").to_numpy().sum())],
         "padding": [padding], "sha256": [sha],
         "tokens_by_language": [json.dumps(by_lang, sort_keys=True)], "tokens_by_source": [json.dumps(by_source, sort_keys=True)],
     })

@@ -175,3 +175,41 @@ def test_stats_of_a_build_still_running(run, tmp_path):
     (partial / "stats.json").write_text(json.dumps(stats))
     out = codecorpus("stats", str(partial)).stdout
     assert "running" in out and "03_filter" in out and "05_near_dedup" not in out
+
+
+def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
+    """`ray start --head` by hand, then `codecorpus build --address`: the same shards as a local Ray."""
+    import os
+    import socket
+    import sys as _sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = str(Path(_sys.executable).with_name("ray"))
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    temp_dir = tmp_path / "ray"  # its own session folder, so `ray stop` below stops only this cluster's processes
+    start = subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                            f"--temp-dir={temp_dir}", "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=300)
+    assert start.returncode == 0, start.stderr[-2000:]
+    try:
+        root, repos = corpus
+        cfg = root / "cluster.toml"
+        cfg.write_text(BUILD.format(repos=repos, cpus=1))   # num_cpus is ignored when joining a cluster
+        codecorpus("build", str(cfg), "--out", str(tmp_path / "cluster-run"), "--address", f"127.0.0.1:{port}")
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, text=True, env=env, timeout=120)
+    shards = [json.loads((r / "manifest.json").read_text())["shards"] for r in (run, tmp_path / "cluster-run")]
+    assert shards[0] == shards[1]
+
+
+def test_export_mindrecord_reads_back_in_mindspore(run, tmp_path):
+    out = codecorpus("export", str(run), "--format", "mindrecord", "--out", str(tmp_path / "mr")).stdout
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert f"{manifest['rows']:,} rows" in out
+    import mindspore.dataset as msds
+    ds = msds.MindDataset(str(tmp_path / "mr" / "corpus.mindrecord"), columns_list=["input_ids"], shuffle=False)
+    rows = [r["input_ids"] for r in ds.create_dict_iterator(output_numpy=True)]
+    assert len(rows) == manifest["rows"] and all(r.dtype == np.int32 and r.shape == (513,) for r in rows)
+    first = read_shard(run / "shards" / manifest["shards"][0]["shard"]).column("input_ids")[0].values.to_numpy()
+    assert np.array_equal(rows[0], first.astype(np.int32))

@@ -32,3 +32,23 @@ def test_pack_group_is_independent_of_input_order(tmp_path):
     (tmp_path / a["shard"]).rename(tmp_path / "first.arrow")
     b = pack_group(keyed.take(np.random.default_rng(2).permutation(50)), str(tmp_path), 17, 1000, 0).to_pylist()[0]
     assert a["sha256"] == b["sha256"] and a["tokens"] == sum(len(t) for t in tokens)
+
+
+def test_one_file_per_row_with_sliding_windows():
+    from stages.pack import file_rows
+    tokens = np.arange(1, 11, dtype=np.int32)               # 10 ids, rows of 4, stride 3
+    rows, padding = file_rows(tokens, 4, 3, eod_id=0)
+    assert rows.tolist() == [[1, 2, 3, 4], [4, 5, 6, 7], [7, 8, 9, 10]] and padding == 0
+    rows, padding = file_rows(np.array([5, 6], np.int32), 4, 3, eod_id=0)
+    assert rows.tolist() == [[5, 6, 0, 0]] and padding == 2
+
+
+def test_pack_false_keeps_files_apart(tmp_path):
+    tokens = [[1, 2, 3, 0], [4, 5, 6, 7, 8, 9, 0]]
+    table = pa.table({"id": ["a", "b"], "source": ["s"] * 2, "language": ["C"] * 2,
+                      "tokens": pa.array(tokens, pa.large_list(pa.int32())), "num_tokens": [4, 7]})
+    entry = pack_group(add_pack_keys(table, seed=1, num_groups=1), str(tmp_path), 5, 100, 0, pack=False).to_pylist()[0]
+    rows = np.stack(read_shard(tmp_path / entry["shard"]).column("input_ids").to_numpy(zero_copy_only=False))
+    assert entry["rows"] == 3 and entry["tokens"] == 11
+    for row in rows.tolist():   # no row mixes the two files
+        assert not (set(row) & {1, 2, 3} and set(row) & {4, 5, 6, 7, 8, 9})
