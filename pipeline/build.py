@@ -50,7 +50,12 @@ def init_ray(cfg: BuildConfig, address: str | None) -> None:
         import tokenizer as tokenizer_pkg
         # Ship our code to the cluster's workers, which may not have codecorpus installed.
         kwargs["runtime_env"] = {"py_modules": [pipeline_pkg, stages_pkg, tokenizer_pkg]}
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError) as exc:
+            hint = ("; the cluster wants a token: export RAY_AUTH_MODE=token (token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                    if "auth" in str(exc).lower() else "")
+            raise BuildError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[-1][:300]}{hint}") from None
     else:
         ray.init(num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
     ctx = ray.data.DataContext.get_current()

@@ -187,16 +187,18 @@ def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ray_bin = str(Path(_sys.executable).with_name("ray"))
-    env = {**os.environ, "RAY_ADDRESS": ""}
-    temp_dir = tmp_path / "ray"  # its own session folder, so `ray stop` below stops only this cluster's processes
+    # Ray ≥ 2.59 authenticates with a token; the cluster and the build must agree on the mode (README).
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
     start = subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                            f"--temp-dir={temp_dir}", "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=300)
+                            "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=300)
     assert start.returncode == 0, start.stderr[-2000:]
     try:
         root, repos = corpus
         cfg = root / "cluster.toml"
         cfg.write_text(BUILD.format(repos=repos, cpus=1))   # num_cpus is ignored when joining a cluster
-        codecorpus("build", str(cfg), "--out", str(tmp_path / "cluster-run"), "--address", f"127.0.0.1:{port}")
+        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(tmp_path / "cluster-run"),
+                               "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=900, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     finally:
         subprocess.run([ray_bin, "stop", "--force"], capture_output=True, text=True, env=env, timeout=120)
     shards = [json.loads((r / "manifest.json").read_text())["shards"] for r in (run, tmp_path / "cluster-run")]
