@@ -26,6 +26,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/minhash.py
+	$(BIN)/python bench/train_input.py
 
 clean:
 	rm -rf runs .pytest_cache
