@@ -32,6 +32,7 @@ from pipeline.sink import SummarizingParquetSink
 from stages.records import kept_only
 from stages.summary import books_balance
 from tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
+from tokenizer.codegeex import codegeex_tokenizer
 
 log = logging.getLogger("codecorpus")
 STAGES = ("01_ingest", "02_language", "03_filter", "04_exact_dedup", "05_near_dedup", "06_tag", "07_tokenize")
@@ -165,6 +166,13 @@ class Build:
 
     def train_tokenizer(self) -> None:
         tcfg = self.cfg.tokenizer
+        if tcfg.kind == "codegeex":
+            tok = codegeex_tokenizer(Path(tcfg.vocab_file).expanduser(), Path(tcfg.merges_file).expanduser())
+            tmp = self.run.tokenizer_path.with_suffix(".tmp")
+            tok.save(str(tmp))
+            os.replace(tmp, self.run.tokenizer_path)
+            self.echo(f"  {'tokenizer':<15} CodeGeeX's {tok.get_vocab_size():,} ids from {tcfg.vocab_file} and {tcfg.merges_file}")
+            return
         fractions = sample_fractions({k: v["bytes"] for k, v in self.books["06_tag"]["kept_by_language"].items()},
                                      tcfg.sample_bytes, tcfg.max_language_share)
         seed = self.cfg.packing.seed
@@ -191,16 +199,17 @@ class Build:
         row_length = pcfg.seq_length + 1
         tokens_ds = self.read_kept("07_tokenize")
         total_tokens = tokens_ds.sum("num_tokens") or 0
-        bytes_per_id = 2 if self.cfg.tokenizer.vocab_size <= 65_536 else 4
+        tok = load_tokenizer(self.run.tokenizer_path)
+        vocab_size, eod_id = tok.get_vocab_size(), tok.token_to_id(EOD_TOKEN)
+        bytes_per_id = 2 if vocab_size <= 65_536 else 4
         num_groups = max(1, math.ceil(total_tokens * bytes_per_id / self.cfg.shards.target_bytes))
         tmp = self.run.temp_for(self.run.shards)
         tmp.mkdir(parents=True)
-        eod_id = load_tokenizer(self.run.tokenizer_path).token_to_id(EOD_TOKEN)
         entries = (tokens_ds.map_batches(pack.add_pack_keys, batch_format="pyarrow", fn_kwargs=dict(seed=pcfg.seed, num_groups=num_groups))
                    .groupby("pack_group")
                    .map_groups(pack.pack_group, batch_format="pyarrow",
                                fn_kwargs=dict(out_dir=str(tmp), row_length=row_length,
-                                              vocab_size=self.cfg.tokenizer.vocab_size, eod_id=eod_id,
+                                              vocab_size=vocab_size, eod_id=eod_id,
                                               pack=pcfg.pack, stride=pcfg.stride))
                    .take_all())
         self.run.publish(tmp, self.run.shards)
@@ -248,7 +257,7 @@ class Build:
                           "vocab_size": tok.get_vocab_size(), "eod_id": tok.token_to_id(EOD_TOKEN)},
             "seq_length": self.cfg.packing.seq_length,
             "row_length": self.cfg.packing.seq_length + 1,
-            "dtype": str(pack.token_dtype(self.cfg.tokenizer.vocab_size)),
+            "dtype": str(pack.token_dtype(tok.get_vocab_size())),
             "rows": sum(s["rows"] for s in shards),
             "tokens": {"total": sum(s["tokens"] for s in shards), "by_language": dict(sorted(by_lang.items())),
                        "by_source": dict(sorted(by_source.items()))},

@@ -95,10 +95,22 @@ class DedupConfig(_Section):
 
 
 class TokenizerConfig(_Section):
+    kind: Literal["train", "codegeex"] = "train"   # codegeex: GPT-2's files + 143 extra tokens, nothing trained
+    vocab_file: str | None = None                  # GPT-2's vocab.json (kind = "codegeex")
+    merges_file: str | None = None                 # GPT-2's merges.txt (kind = "codegeex")
     vocab_size: int = Field(default=52_224, ge=300, le=1 << 20)
     sample_bytes: int = Field(default=64_000_000, gt=0)
     max_language_share: float = Field(default=0.5, gt=0, le=1)  # cap of one language in the training sample
     min_frequency: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _codegeex_files(self) -> "TokenizerConfig":
+        if self.kind == "codegeex":
+            for key in ("vocab_file", "merges_file"):
+                value = getattr(self, key)
+                if not value or not Path(value).expanduser().is_file():
+                    raise ValueError(f"kind = 'codegeex' needs {key}, an existing file (got {value!r})")
+        return self
 
 
 class PackingConfig(_Section):

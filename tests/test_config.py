@@ -76,3 +76,8 @@ def test_tokenizer_sample_is_language_balanced():
     sampled = {"Python": 90e6 * fractions["Python"], "C++": 9e6 * fractions["C++"], "C": 1e6 * fractions["C"]}
     assert sampled["Python"] <= 10_000_000 + 1 and fractions["C"] == fractions["C++"] == 1.0
     assert sum(sampled.values()) <= 20_000_000 + 1
+
+
+def test_codegeex_tokenizer_needs_its_files(tmp_path):
+    with pytest.raises(ConfigError, match=r"tokenizer.*vocab_file"):
+        load_config(write(tmp_path, GOOD + '[tokenizer]\nkind = "codegeex"\n'))

@@ -215,3 +215,20 @@ def test_export_mindrecord_reads_back_in_mindspore(run, tmp_path):
     assert len(rows) == manifest["rows"] and all(r.dtype == np.int32 and r.shape == (513,) for r in rows)
     first = read_shard(run / "shards" / manifest["shards"][0]["shard"]).column("input_ids")[0].values.to_numpy()
     assert np.array_equal(rows[0], first.astype(np.int32))
+
+
+def test_build_with_codegeex_tokenizer(corpus, tmp_path):
+    from test_tokenizer import gpt2_style_files
+    root, repos = corpus
+    vocab_file, merges_file, base = gpt2_style_files(tmp_path)
+    cfg = root / "codegeex.toml"
+    cfg.write_text(BUILD.format(repos=repos, cpus=2).replace(
+        "[tokenizer]\nvocab_size = 2048", f'[tokenizer]\nkind = "codegeex"\nvocab_file = "{vocab_file}"\nmerges_file = "{merges_file}"'))
+    codecorpus("build", str(cfg), "--out", str(tmp_path / "cg"))
+    manifest = json.loads((tmp_path / "cg" / "manifest.json").read_text())
+    assert manifest["tokenizer"]["vocab_size"] == base + 143 and manifest["tokenizer"]["eod_id"] == base - 1
+    rows = np.stack(read_shard(tmp_path / "cg" / "shards" / manifest["shards"][0]["shard"]).column("input_ids")
+                    .to_numpy(zero_copy_only=False))
+    assert rows.max() < base + 143 and np.isin(rows, [base + 7 + n for n in range(2, 11)]).any()  # whitespace-run ids
+    tok = load_tokenizer(tmp_path / "cg" / "tokenizer" / "tokenizer.json")
+    assert "# language: Python\n" in tok.decode(rows[0].tolist())

@@ -1,4 +1,6 @@
 """The byte-level BPE: exact vocabulary size, CodeGeeX's whitespace tokens, lossless round trips."""
+import json
+
 import pytest
 
 from tokenizer.bpe import EOD_TOKEN, VocabularyTooSmall, load_tokenizer, train_bpe
@@ -49,3 +51,32 @@ def test_stdlib_round_trips(tok):
 def test_too_small_a_sample_is_a_clear_error():
     with pytest.raises(VocabularyTooSmall, match="sample"):
         train_bpe(["x = 1\n"], vocab_size=52_224)
+
+
+def gpt2_style_files(tmp_path):
+    """A small GPT-2-shaped vocab.json / merges.txt made at test time (EOD is the last base id, as in GPT-2)."""
+    from conftest import stdlib_files
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=1999, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator((p.read_text(encoding="utf-8") for p in stdlib_files(limit=80)), trainer=trainer)
+    tok.model.save(str(tmp_path))
+    vocab = json.loads((tmp_path / "vocab.json").read_text())
+    vocab[EOD_TOKEN] = len(vocab)
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    return tmp_path / "vocab.json", tmp_path / "merges.txt", len(vocab)
+
+
+def test_codegeex_scheme_from_gpt2_files(tmp_path):
+    from tokenizer.codegeex import codegeex_tokenizer
+    vocab_file, merges_file, base = gpt2_style_files(tmp_path)
+    tok = codegeex_tokenizer(vocab_file, merges_file)
+    assert tok.get_vocab_size() == base + 143                       # 50,257 + 143 = 50,400 for GPT-2's files
+    for n in range(2, 11):                                          # n spaces → <|extratoken_{n+8}|> = base + 7 + n
+        assert tok.encode("x" + " " * n + "y").ids[1] == base + 7 + n
+    assert tok.token_to_id("<|extratoken_1|>") == base and tok.token_to_id("<|extratoken_143|>") == base + 142
+    text = "def f():\n" + " " * 23 + "return '<|endoftext|>'\r\n\tx = 'é'\n"
+    ids = tok.encode(text).ids
+    assert tok.decode(ids) == text and tok.token_to_id(EOD_TOKEN) not in ids
+    assert ids[ids.index(base + 17):][:3] == [base + 17, base + 17, base + 10]   # 23 spaces → 10, 10, 3

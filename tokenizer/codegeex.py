@@ -1,0 +1,32 @@
+"""CodeGeeX's own tokenizer, built from GPT-2's `vocab.json` and `merges.txt` (SPEC §6).
+
+GPT-2's byte-level BPE (50,257 ids, `<|endoftext|>` = 50256) plus GPT-J's 143 `<|extratoken_N|>`
+ids: 50,400 in all. A run of n spaces, 2 ≤ n ≤ 10, is `<|extratoken_{n+8}|>` (id 50264 + n),
+matched longest-first before the BPE sees the text — so those nine ids carry the spaces themselves.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+from tokenizer.bpe import SPACE_RUNS
+
+EXTRA_TOKENS = 143
+SPACE_TOKEN_OFFSET = 8   # n spaces ↔ <|extratoken_{n+8}|>
+
+
+def codegeex_tokenizer(vocab_file: str | Path, merges_file: str | Path) -> Tokenizer:
+    vocab: dict[str, int] = json.loads(Path(vocab_file).read_text(encoding="utf-8"))
+    base = len(vocab)
+    lines = Path(merges_file).read_text(encoding="utf-8").splitlines()
+    merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
+    for k in range(1, EXTRA_TOKENS + 1):
+        n = k - SPACE_TOKEN_OFFSET
+        vocab[" " * n if n in SPACE_RUNS else f"<|extratoken_{k}|>"] = base + k - 1
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_tokens([AddedToken(" " * n, normalized=False, special=False) for n in SPACE_RUNS])  # ids already in vocab
+    return tok
