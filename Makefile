@@ -26,6 +26,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/minhash.py
+	$(BIN)/python bench/pack.py
+	$(BIN)/python bench/bpe.py
 	$(BIN)/python bench/train_input.py
 
 clean:
