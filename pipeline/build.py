@@ -35,7 +35,6 @@ from tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
 from tokenizer.codegeex import codegeex_tokenizer
 
 log = logging.getLogger("codecorpus")
-STAGES = ("01_ingest", "02_language", "03_filter", "04_exact_dedup", "05_near_dedup", "06_tag", "07_tokenize")
 ROWS_PER_ROW_GROUP = 1024  # Ray writes one row group per block otherwise: tiny groups read slowly
 VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "datasketch", "numpy", "pydantic")
 
