@@ -25,10 +25,10 @@ test: setup
 	$(BIN)/python -m pytest $(if $(TEST_MARK),-m "$(TEST_MARK)") $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python bench/minhash.py
-	$(BIN)/python bench/pack.py
-	$(BIN)/python bench/bpe.py
-	$(BIN)/python bench/train_input.py
+	$(BIN)/python -m bench.minhash
+	$(BIN)/python -m bench.pack
+	$(BIN)/python -m bench.tokenizer
+	$(BIN)/python -m bench.train_input
 
 clean:
 	rm -rf runs .pytest_cache

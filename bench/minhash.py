@@ -3,7 +3,7 @@
 Both run on the same real documents (this interpreter's standard library) in the same process.
 Prints MB/s and documents/s of each, and the ratio stage / baseline.
 
-    .venv/bin/python bench/minhash.py [--files N]
+    .venv/bin/python -m bench.minhash [--files N]
 """
 from __future__ import annotations
 

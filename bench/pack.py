@@ -6,7 +6,7 @@ text for the raw `Tokenizer.encode_batch`, and for the pipeline's path — `stag
 over Arrow batches, `pack_group` (seeded order, 2,049-id rows) and `write_shard` — plus the
 ratio (target ≥ 0.8) and the peak RSS growth while packing and writing.
 
-    .venv/bin/python bench/pack.py [--mb N]
+    .venv/bin/python -m bench.pack [--mb N]
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ files packed into 2,049-id rows; the model gets the demo's 52,224 embedding rows
   - training steps of configs/model-tiny.toml's model on those batches (tokens/s)
 and prints the ratio. Target: the input pipeline delivers ≥ 10× what a training step consumes.
 
-    .venv/bin/python bench/train_input.py [--rows N] [--steps N]
+    .venv/bin/python -m bench.train_input [--rows N] [--steps N]
 """
 from __future__ import annotations
 

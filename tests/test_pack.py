@@ -52,3 +52,13 @@ def test_pack_false_keeps_files_apart(tmp_path):
     assert entry["rows"] == 3 and entry["tokens"] == 11
     for row in rows.tolist():   # no row mixes the two files
         assert not (set(row) & {1, 2, 3} and set(row) & {4, 5, 6, 7, 8, 9})
+
+
+def test_hf_datasets_reads_a_shard(tmp_path):
+    """Shards are Arrow IPC streams, the format `datasets` caches in: Dataset.from_file maps them as they are."""
+    from datasets import Dataset
+    rows = np.random.default_rng(3).integers(0, 52224, size=(1500, 33))
+    write_shard(tmp_path / "s.arrow", rows, shard_schema(33, 52224))
+    ds = Dataset.from_file(str(tmp_path / "s.arrow"))
+    assert len(ds) == 1500 and ds.features["input_ids"].length == 33
+    assert np.array_equal(np.asarray(ds.with_format("numpy")["input_ids"]), rows)

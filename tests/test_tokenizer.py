@@ -7,13 +7,17 @@ from tokenizer.bpe import EOD_TOKEN, VocabularyTooSmall, load_tokenizer, train_b
 
 
 @pytest.fixture(scope="module")
-def tok(tmp_path_factory):
+def tok_path(tmp_path_factory):
     from conftest import stdlib_files
     texts = [p.read_text(encoding="utf-8") for p in stdlib_files(limit=120)]
-    tok = train_bpe(texts, vocab_size=4096)
     path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
-    tok.save(str(path))
-    return load_tokenizer(path)
+    train_bpe(texts, vocab_size=4096).save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tok(tok_path):
+    return load_tokenizer(tok_path)
 
 
 def test_exact_vocabulary_size_and_eod(tok):
@@ -46,6 +50,20 @@ def test_stdlib_round_trips(tok):
     for p in stdlib_files(limit=40):
         text = p.read_text(encoding="utf-8")
         assert tok.decode(tok.encode(text).ids) == text
+
+
+def test_transformers_reads_tokenizer_json_with_the_same_ids(tok, tok_path):
+    """tokenizer.json is self-contained: no Python-side pre-processing in either library."""
+    from conftest import stdlib_files
+    from transformers import PreTrainedTokenizerFast
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(tok_path))
+    texts = [p.read_text(encoding="utf-8") for p in stdlib_files(limit=15)]
+    texts += ["x" + " " * 23 + "y\r\n\t'<|endoftext|>' 日本語 🐍\n"]
+    for text in texts:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        assert hf(text, add_special_tokens=False)["input_ids"] == ids
+        assert hf.decode(ids) == text
+    assert len(hf) == 4096 and hf.convert_tokens_to_ids(EOD_TOKEN) == 0
 
 
 def test_too_small_a_sample_is_a_clear_error():

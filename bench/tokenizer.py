@@ -4,7 +4,7 @@ Files: this interpreter's standard library and site-packages (Python, C and C++ 
 JavaScript, HTML, CSS …), language by path, split 80/20 by a hash of the path. The 52,224-id BPE is
 trained on the 80% (capped at --mb), timed; bytes per token is measured on the held-out 20%.
 
-    .venv/bin/python bench/bpe.py [--mb N]   (not bench/tokenizer.py: that name would shadow the tokenizer package)
+    .venv/bin/python -m bench.tokenizer [--mb N]   (as a module, so that `tokenizer` is the package, not this file)
 """
 from __future__ import annotations
 
