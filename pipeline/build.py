@@ -27,7 +27,8 @@ import ray.data
 from pipeline.config import BuildConfig
 from pipeline.errors import BuildError
 from pipeline.rundir import RunDir
-from stages import exact_dedup, filters, langid, near_dedup, pack, read_scraped, tag
+from stages import exact_dedup, filters, langid, near_dedup, pack, read_scraped, sources, tag
+from stages.license import LicensePolicy
 from pipeline.sink import SummarizingParquetSink
 from stages.records import kept_only
 from stages.summary import books_balance
@@ -109,26 +110,36 @@ class Build:
 
     # -- the stages ---------------------------------------------------------------------------
     def ingest(self) -> str:
-        repos = []
+        folders, units = [], []
         for source in self.cfg.sources:
-            repos += read_scraped.list_repositories(source.name, source.resolved_paths(), source.priority,
-                                                    source.max_file_bytes, source.exclude)
-        listing = ray.data.from_items(repos).flat_map(read_scraped.list_files).materialize()
-        fingerprint = 0
-        for row in listing.map_batches(_fingerprint_of, batch_format="pyarrow").take_all():
-            fingerprint = (fingerprint + int(row["fingerprint"])) % (1 << 64)
-        records = listing.repartition(target_num_rows_per_block=256).map_batches(read_scraped.read_files, batch_format="pyarrow")
+            more_folders, more_units = sources.plan(source, source.resolved_paths())
+            folders += more_folders
+            units += more_units
+        fingerprint = sum(sources.unit_fingerprint(u) for u in units) % (1 << 64)
+        parts = []
+        if folders:
+            listing = ray.data.from_items(folders).flat_map(read_scraped.list_files).materialize()
+            for row in listing.map_batches(_fingerprint_of, batch_format="pyarrow").take_all():
+                fingerprint = (fingerprint + int(row["fingerprint"])) % (1 << 64)
+            parts.append(listing.repartition(target_num_rows_per_block=256)
+                                .map_batches(read_scraped.read_files, batch_format="pyarrow"))
+        if units:   # one task per archive, Pile file or Parquet row group, each streaming its records
+            parts.append(ray.data.from_items(units, override_num_blocks=len(units))
+                                 .map_batches(sources.read_unit, batch_size=1, batch_format="pyarrow"))
+        records = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
         self.write_stage("01_ingest", records)
         return f"{fingerprint:016x}"
 
     def language(self) -> None:
         ds = self.read_kept("01_ingest").map_batches(
-            langid.identify_languages, batch_format="pyarrow", fn_kwargs={"include": list(self.cfg.languages.include)})
+            langid.identify_languages, batch_format="pyarrow",
+            fn_kwargs={"include": list(self.cfg.languages.include), "min_confidence": self.cfg.languages.min_confidence})
         self.write_stage("02_language", ds)
 
     def filter(self) -> None:
         chain = filters.build_filters(self.cfg.filters)
-        ds = self.read_kept("02_language").map_batches(filters.apply_filters, batch_format="pyarrow", fn_kwargs={"filters": chain})
+        licenses = LicensePolicy(list(self.cfg.licenses.keep), self.cfg.licenses.unknown)
+        ds = self.read_kept("02_language").map_batches(filters.apply_filters, batch_format="pyarrow", fn_kwargs={"filters": chain, "licenses": licenses})
         self.write_stage("03_filter", ds)
 
     def exact_dedup(self) -> None:

@@ -5,6 +5,7 @@ fail before any work starts, with a one-line message naming the key and what is 
 """
 from __future__ import annotations
 
+import glob
 import sys
 import sysconfig
 import tomllib
@@ -14,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stages.langid import CODEGEEX_LANGUAGES, KNOWN_LANGUAGES
+from stages.license import PERMISSIVE
 
 
 class ConfigError(ValueError):
@@ -31,20 +33,31 @@ PATH_ALIASES = {
 
 
 class SourceConfig(_Section):
+    """One input. `scraped`: folders of repositories and .tar.gz/.tgz/.tar/.zip archives of them;
+    `pile`: .jsonl.zst/.jsonl.gz/.jsonl files; `codeparrot`: github-code .parquet files and
+    codeparrot-clean .json.gz/.jsonl files. Paths may be globs (`data/*.jsonl.zst`)."""
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["scraped"] = "scraped"
+    kind: Literal["scraped", "pile", "codeparrot"] = "scraped"
     paths: list[str] = Field(min_length=1)
+    pile_set_names: list[str] = Field(default_factory=lambda: ["Github"], min_length=1)  # pile only
     exclude: list[str] = Field(default_factory=list)  # globs on "repo/path", e.g. "*/tests/*"
     max_file_bytes: int = Field(default=1_000_000, gt=0)
     priority: int = Field(default=0, ge=0, le=99999)  # dedup keeps the lowest
 
     def resolved_paths(self) -> list[str]:
-        """Paths with the aliases `python:stdlib` and `python:site-packages` resolved."""
-        return [str(Path(PATH_ALIASES[p]() if p in PATH_ALIASES else p).expanduser().resolve()) for p in self.paths]
+        """Paths with the aliases `python:stdlib` and `python:site-packages` resolved and globs expanded
+        (sorted); a glob that matches nothing stays as it is, so that it is reported as missing."""
+        out = []
+        for p in self.paths:
+            p = str(Path(PATH_ALIASES[p]() if p in PATH_ALIASES else p).expanduser())
+            matches = sorted(glob.glob(p, recursive=True)) if glob.has_magic(p) else [p]
+            out += [str(Path(m).resolve()) for m in matches] or [p]
+        return out
 
 
 class LanguagesConfig(_Section):
     include: list[str] = Field(default_factory=lambda: list(CODEGEEX_LANGUAGES))
+    min_confidence: float = Field(default=0.8, ge=0, le=1)  # the content classifier's, for files without a path
 
     @field_validator("include")
     @classmethod
@@ -75,6 +88,12 @@ class FiltersConfig(_Section):
         if self.min_bytes > self.max_bytes:
             raise ValueError("min_bytes must not exceed max_bytes")
         return self
+
+
+class LicensesConfig(_Section):
+    """License policy for sources that carry licenses (scraped repositories, CodeParrot)."""
+    keep: list[str] = Field(default_factory=lambda: list(PERMISSIVE))  # SPDX ids, lower case; ["*"] keeps any
+    unknown: Literal["keep", "drop"] = "keep"   # records with no detected license (the Pile has none)
 
 
 class ExactDedupConfig(_Section):
@@ -138,6 +157,7 @@ class BuildConfig(_Section):
     sources: list[SourceConfig] = Field(min_length=1)
     languages: LanguagesConfig = LanguagesConfig()
     filters: FiltersConfig = FiltersConfig()
+    licenses: LicensesConfig = LicensesConfig()
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     packing: PackingConfig = PackingConfig()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stages.license import LicensePolicy
 from stages.records import mark
 
 
@@ -103,9 +104,12 @@ def text_metrics(texts: pa.ChunkedArray) -> dict[str, pa.Array]:
             "alnum_frac": pc.cast(alnum_frac, pa.float32())}
 
 
-def apply_filters(batch: pa.Table, filters: list) -> pa.Table:
-    """Record each file's figures (for the statistics) and mark the first filter that drops it."""
+def apply_filters(batch: pa.Table, filters: list, licenses: LicensePolicy | None = None) -> pa.Table:
+    """Record each file's figures (for the statistics) and mark the first rule that drops it: the
+    license policy, then the filters in order."""
     for name, values in text_metrics(batch.column("text")).items():
         batch = batch.set_column(batch.schema.get_field_index(name), name, values)
-    reasons = [first_reason(filters, text) for text in batch.column("text").to_pylist()]
+    license_reasons = ([licenses.reason(x) for x in batch.column("license").to_pylist()] if licenses
+                       else [None] * batch.num_rows)
+    reasons = [lr or first_reason(filters, text) for lr, text in zip(license_reasons, batch.column("text").to_pylist())]
     return mark(batch, reasons)

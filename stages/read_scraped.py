@@ -15,7 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import xxhash
 
-from stages.records import DROPPED, KEPT, QUARANTINED, RECORD_SCHEMA, rank_key, record_id
+from stages.decode import decode_text
+from stages.license import is_license_file, repository_license
+from stages.records import DROPPED, QUARANTINED, new_record, records_table
 
 VENDORED_DIRS = frozenset({"node_modules", "vendor", "third_party", "bower_components"})
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -31,11 +33,26 @@ def list_repositories(source: str, roots: list[str], priority: int, max_file_byt
     for root in roots:
         root_path = Path(root)
         base = dict(source=source, priority=priority, max_file_bytes=max_file_bytes, exclude=list(exclude))
-        repos.append(dict(base, repo=root_path.name, repo_root=str(root_path), top_level_only=True))
+        repos.append(dict(base, repo=root_path.name, repo_root=str(root_path), top_level_only=True,
+                          license=folder_license(str(root_path))))
         for entry in sorted(os.scandir(root_path), key=lambda e: e.name):
             if entry.is_dir(follow_symlinks=False):
-                repos.append(dict(base, repo=entry.name, repo_root=entry.path, top_level_only=False))
+                repos.append(dict(base, repo=entry.name, repo_root=entry.path, top_level_only=False,
+                                  license=folder_license(entry.path)))
     return repos
+
+
+def folder_license(folder: str) -> str | None:
+    """The SPDX id from the LICENSE/COPYING files at the top of a repository folder (regular files only)."""
+    texts = {}
+    for entry in os.scandir(folder):
+        if is_license_file(entry.name) and entry.is_file(follow_symlinks=False) and entry.stat().st_size < 200_000:
+            try:
+                with open(entry.path, "rb") as fh:
+                    texts[entry.name] = fh.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+    return repository_license(texts)
 
 
 def _walk(repo_root: str, top_level_only: bool):
@@ -66,7 +83,7 @@ def list_files(repo: dict) -> list[dict]:
         rows.append(dict(
             source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path,
             path=os.path.relpath(abs_path, repo["repo_root"]), priority=repo["priority"],
-            max_file_bytes=repo["max_file_bytes"], fingerprint=fp,
+            max_file_bytes=repo["max_file_bytes"], fingerprint=fp, license=repo.get("license"),
             excluded=_excluded(repo["repo"], os.path.relpath(abs_path, repo["repo_root"]), repo["exclude"]),
         ))
     return rows
@@ -115,31 +132,18 @@ def read_one(abs_path: str, path: str, repo_root: str, max_file_bytes: int) -> t
             data = head + fh.read(max_file_bytes + 1 - len(head))
     except OSError as exc:
         return QUARANTINED, f"unreadable:{type(exc).__name__}", None, 0
-    try:
-        return KEPT, None, data.decode("utf-8"), len(data)
-    except UnicodeDecodeError:
-        return QUARANTINED, "invalid_utf8", None, len(data)
+    text, reason = decode_text(data)
+    return (QUARANTINED if reason else "kept"), reason, text, len(data)
 
 
 def read_files(listing: pa.Table) -> pa.Table:
     """Turn a batch of listed files into records (see RECORD_SCHEMA)."""
-    cols = {name: [] for name in RECORD_SCHEMA.names}
+    rows = []
     for row in listing.to_pylist():
         if row["excluded"]:
             status, reason, text, size = DROPPED, "excluded_path", None, 0
         else:
             status, reason, text, size = read_one(row["abs_path"], row["path"], row["repo_root"], row["max_file_bytes"])
-        cols["id"].append(record_id(row["source"], row["repo"], row["path"]))
-        cols["source"].append(row["source"])
-        cols["repo"].append(row["repo"])
-        cols["path"].append(row["path"])
-        cols["license"].append(None)
-        cols["language"].append(None)
-        cols["text"].append(text)
-        cols["size"].append(size)
-        cols["rank_key"].append(rank_key(row["priority"], row["repo"], row["path"]))
-        cols["status"].append(status)
-        cols["reason"].append(reason)
-        for later in ("line_max", "line_mean", "alnum_frac", "comment_lang"):  # set by later stages
-            cols[later].append(None)
-    return pa.table(cols, schema=RECORD_SCHEMA)
+        rows.append(new_record(row["source"], row["repo"], row["path"], row["priority"], text=text, size=size,
+                               license=row.get("license"), status=status, reason=reason))
+    return records_table(rows)

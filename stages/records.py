@@ -32,7 +32,24 @@ RECORD_SCHEMA = pa.schema([
 
 
 def record_id(source: str, repo: str, path: str) -> str:
+    """Stable id: a hash of source + repository + path (or, for the Pile, of the file + line number)."""
     return xxhash.xxh3_128_hexdigest(f"{source}\0{repo}\0{path}".encode())
+
+
+def new_record(source: str, repo: str | None, path: str | None, priority: int, *, text: str | None = None,
+               size: int = 0, license: str | None = None, language: str | None = None, status: str = "kept",
+               reason: str | None = None, id_key: str | None = None) -> dict:
+    """One record as the readers produce it (the columns of later stages left empty).
+    `id_key` stands in for the path in the id and rank when there is no path (a Pile line)."""
+    key = path if id_key is None else id_key
+    return dict(id=record_id(source, repo or "", key or ""), source=source, repo=repo, path=path, license=license,
+                language=language, text=text, size=size, rank_key=rank_key(priority, repo or "", key or ""),
+                status=status, reason=reason)
+
+
+def records_table(rows: list[dict]) -> pa.Table:
+    """Rows from `new_record` as a table of RECORD_SCHEMA."""
+    return pa.table({name: [row.get(name) for row in rows] for name in RECORD_SCHEMA.names}, schema=RECORD_SCHEMA)
 
 
 def rank_key(priority: int, repo: str, path: str) -> str:

@@ -34,3 +34,53 @@ def make_scraped_tree(root: Path) -> Path:
 @pytest.fixture
 def scraped_tree(tmp_path: Path) -> Path:
     return make_scraped_tree(tmp_path / "repos")
+
+
+def make_pile(path: Path, docs: list[tuple[str, str]]) -> Path:
+    """A Pile shard: one JSON line per (pile_set_name, text), compressed by the suffix (.zst, .gz or none)."""
+    import gzip
+    import json
+
+    import zstandard
+    data = "".join(json.dumps({"text": t, "meta": {"pile_set_name": s}}) + "\n" for s, t in docs).encode()
+    if path.name.endswith(".zst"):
+        data = zstandard.ZstdCompressor(level=3).compress(data)
+    elif path.name.endswith(".gz"):
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def make_codeparrot_parquet(path: Path, files: list[Path], text_column: str = "code", row_group_size: int = 10) -> Path:
+    """A github-code-shaped Parquet file from real files (repo_name, path, code, language, license, size)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    texts = [f.read_text(encoding="utf-8") for f in files]
+    table = pa.table({"repo_name": [f"python/{f.parent.name}" for f in files], "path": [f.name for f in files],
+                      text_column: texts, "language": ["Python"] * len(files),
+                      "license": ["mit" if i % 4 else "gpl-3.0" for i in range(len(files))],
+                      "size": [len(t.encode()) for t in texts]})
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def make_repo_archive(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    """A repository archive (.tar.gz, .tgz or .zip) with the given members, written in memory."""
+    import io
+    import tarfile
+    import zipfile
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+        return path
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+    return path

@@ -249,3 +249,59 @@ def test_build_with_codegeex_tokenizer(corpus, tmp_path):
     assert rows.max() < base + 143 and np.isin(rows, [base + 7 + n for n in range(2, 11)]).any()  # whitespace-run ids
     tok = load_tokenizer(tmp_path / "cg" / "tokenizer" / "tokenizer.json")
     assert "# language: Python\n" in tok.decode(rows[0].tolist())
+
+
+def test_one_build_from_pile_codeparrot_and_archives(corpus, tmp_path):
+    """All three kinds of source in one build: the books balance per source at every stage."""
+    from conftest import make_codeparrot_parquet, make_pile, make_repo_archive, stdlib_files
+    root, repos = corpus
+    files = stdlib_files(limit=160, min_bytes=1500)
+    pile = make_pile(tmp_path / "00.jsonl.zst", [("Github" if i % 4 else "Enron Emails", p.read_text()) for i, p in enumerate(files[:80])])
+    (tmp_path / "01.jsonl.zst").write_bytes(pile.read_bytes()[:-200])                     # truncated
+    make_codeparrot_parquet(tmp_path / "gc.parquet", files[80:], row_group_size=25)
+    archive = make_repo_archive(tmp_path / "http.tar.gz", {f"http-main/{p.name}": p.read_bytes()
+                                                           for p in sorted((STDLIB / "http").glob("*.py"))})
+    cfg = tmp_path / "mixed.toml"
+    cfg.write_text(f"""
+[[sources]]
+name = "github"
+paths = ["{repos}", "{archive}"]
+
+[[sources]]
+name = "pile"
+kind = "pile"
+paths = ["{tmp_path}/*.jsonl.zst"]
+
+[[sources]]
+name = "codeparrot"
+kind = "codeparrot"
+paths = ["{tmp_path}/gc.parquet"]
+
+[licenses]
+keep = ["mit"]
+
+[tokenizer]
+vocab_size = 2048
+sample_bytes = 4_000_000
+
+[packing]
+seq_length = 512
+
+[ray]
+num_cpus = 2
+""")
+    codecorpus("build", str(cfg), "--out", str(tmp_path / "run"))
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    ingest = stats["stages"]["01_ingest"]
+    assert set(ingest["by_source"]) == {"github", "pile", "codeparrot"}
+    for stage in stats["stages"].values():
+        assert books_balance(stage)
+        for per_source in stage["by_source"].values():
+            assert per_source["in"] == per_source["kept"] + per_source["dropped"] + per_source["quarantined"]
+    assert 20 < ingest["dropped"]["pile_set:Enron Emails"] <= 40       # 20 in the whole file, some in the cut one
+    assert ingest["quarantined"]["truncated_or_corrupt"] == 1
+    assert stats["stages"]["03_filter"]["dropped"]["license_not_allowed:gpl-3.0"] > 0
+    langs = stats["stages"]["02_language"]["by_source"]["pile"]
+    assert langs["kept"] > 0.9 * (ingest["by_source"]["pile"]["kept"])       # path-less Python identified from content
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert set(manifest["tokens"]["by_source"]) == {"github", "pile", "codeparrot"}

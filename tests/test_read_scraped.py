@@ -37,7 +37,10 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     good = (repo / "src" / "ok.py")
     good.write_text(open(os.__file__).read())
     (repo / "src" / "empty.py").write_text("")
-    (repo / "src" / "latin1.py").write_bytes(b"# caf\xe9\nx = 1\n")
+    latin1 = ("# Calcule la moyenne pondérée des éléments, très simplement.\n"
+              "def moyenne(valeurs):\n    return sum(valeurs) / len(valeurs)  # déjà testé\n")
+    (repo / "src" / "latin1.py").write_bytes(latin1.encode("latin-1"))
+    (repo / "src" / "garbled.py").write_bytes(b"x = \x81\x8d\x8f\x90\x9d\n" * 4)
     (repo / "src" / "blob.py").write_bytes(b"abc\0def" * 10)
     (repo / "src" / "app.min.js").write_text("var a=1;")
     (repo / "node_modules" / "lib" / "index.js").write_text("module.exports = 1;\n")
@@ -60,7 +63,9 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     got = {r["path"]: (r["status"], r["reason"]) for r in table.to_pylist()}
     assert got["src/ok.py"] == ("kept", None)
     assert got["src/empty.py"] == ("dropped", "empty")
-    assert got["src/latin1.py"] == ("quarantined", "invalid_utf8")
+    assert got["src/latin1.py"] == ("kept", None)        # not UTF-8: decoded from the detected encoding
+    assert [r["text"] for r in table.to_pylist() if r["path"] == "src/latin1.py"] == [latin1]
+    assert got["src/garbled.py"] == ("quarantined", "undecodable")
     assert got["src/blob.py"] == ("dropped", "binary")
     assert got["src/app.min.js"] == ("dropped", "minified")
     assert got["node_modules/lib/index.js"] == ("dropped", "vendored")
