@@ -25,6 +25,8 @@ test: setup
 	$(BIN)/python -m pytest $(if $(TEST_MARK),-m "$(TEST_MARK)") $(PYTEST_ARGS)
 
 bench: setup
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.langid
 	$(BIN)/python -m bench.minhash
 	$(BIN)/python -m bench.pack
 	$(BIN)/python -m bench.tokenizer

@@ -57,7 +57,7 @@ class SourceConfig(_Section):
 
 class LanguagesConfig(_Section):
     include: list[str] = Field(default_factory=lambda: list(CODEGEEX_LANGUAGES))
-    min_confidence: float = Field(default=0.8, ge=0, le=1)  # the content classifier's, for files without a path
+    min_confidence: float = Field(default=0.3, ge=0, le=1)  # the content classifier's, for files without a path
 
     @field_validator("include")
     @classmethod

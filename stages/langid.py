@@ -117,7 +117,9 @@ MAGIKA_LABELS = {
     "prolog": "Prolog", "python": "Python", "r": "R", "rust": "Rust", "scala": "Scala", "shell": "Shell",
     "sql": "SQL", "swift": "Swift", "typescript": "TypeScript", "vba": "Visual Basic",
 }
-_CUDA_HINT = re.compile(r"__global__|__device__|<<<.*>>>|#include\s*[<\"]cuda")
+_CUDA_HINT = re.compile(r"__global__|__shared__|<<<.*>>>|\bthreadIdx\b|\bblockIdx\b|#include\s*[<\"]cuda")
+_SCOPE = re.compile(r"\w::\w")
+_PERL_HINT = re.compile(r"^(?:package\s+\w+(?:::\w+)+\s*;|use\s+(?:strict|warnings)\s*;|=head1\b|=pod\b)", re.M)
 
 
 def language_of_interpreter_or_modeline(text: str) -> str | None:
@@ -146,16 +148,25 @@ def _magika():
 def classify_content(text: str) -> tuple[str | None, float]:
     """Magika's language for a file's content and its score (None when not a language we tag)."""
     result = _magika().identify_bytes(text.encode("utf-8", "surrogatepass"))
-    label = str(result.prediction.dl.label)
-    lang = MAGIKA_LABELS.get(label)
-    if lang == "C++" and _CUDA_HINT.search(text):
-        lang = "CUDA"
-    elif lang == "Objective-C" and _CPP_HINT.search(text):
-        lang = "Objective-C++"
-    return lang, float(result.prediction.score)
+    lang = MAGIKA_LABELS.get(str(result.prediction.dl.label))
+    return _refine(lang, text), float(result.prediction.score)
 
 
-def language_of(path: str | None, text: str | None = None, min_confidence: float = 0.8) -> str | None:
+def _refine(lang: str | None, text: str) -> str | None:
+    """Split what Magika does not: CUDA from C/C++, C++ from C, Objective-C++ from Objective-C,
+    and Flow-typed JavaScript (`@flow`) from TypeScript."""
+    if lang in ("C", "C++") and _CUDA_HINT.search(text):
+        return "CUDA"
+    if lang == "C" and _CPP_HINT.search(text):
+        return "C++"
+    if lang == "Objective-C" and (_CPP_HINT.search(text) or _SCOPE.search(text)):
+        return "Objective-C++"
+    if lang == "TypeScript" and "@flow" in text[:3000]:
+        return "JavaScript"
+    return lang
+
+
+def language_of(path: str | None, text: str | None = None, min_confidence: float = 0.3) -> str | None:
     """The language of a file, or None when neither its path nor its content tells one we know."""
     if path:
         lang = language_of_path(path, text)
@@ -167,11 +178,13 @@ def language_of(path: str | None, text: str | None = None, min_confidence: float
     lang = language_of_interpreter_or_modeline(text)
     if lang:
         return lang
+    if _PERL_HINT.search(text):            # Magika often takes POD-heavy Perl modules for prose
+        return "Perl"
     lang, score = classify_content(text)
     return lang if score >= min_confidence else None
 
 
-def identify_languages(batch: pa.Table, include: list[str], min_confidence: float = 0.8) -> pa.Table:
+def identify_languages(batch: pa.Table, include: list[str], min_confidence: float = 0.3) -> pa.Table:
     """Fill the `language` column; drop files of unknown or unwanted languages."""
     wanted = set(include)
     languages, reasons = [], []
