@@ -27,7 +27,8 @@ import ray.data
 from pipeline.config import BuildConfig
 from pipeline.errors import BuildError
 from pipeline.rundir import RunDir
-from stages import exact_dedup, filters, langid, near_dedup, pack, read_scraped, sources, tag
+from stages import clean, exact_dedup, filters, langid, near_dedup, pack, read_scraped, sources, tag
+from stages.decontaminate import Decontaminator
 from stages.license import LicensePolicy
 from pipeline.sink import SummarizingParquetSink
 from stages.records import kept_only
@@ -142,17 +143,27 @@ class Build:
         ds = self.read_kept("02_language").map_batches(filters.apply_filters, batch_format="pyarrow", fn_kwargs={"filters": chain, "licenses": licenses})
         self.write_stage("03_filter", ds)
 
+    def clean(self) -> None:
+        """Secrets and personal data redacted, key files and benchmark solutions dropped (before dedup,
+        so that two copies differing only in a leaked key still dedup)."""
+        dc = self.cfg.decontamination
+        decontaminator = Decontaminator(list(dc.benchmarks), dc.ngram, dc.threshold, dc.min_chars) if dc.benchmarks else None
+        ds = self.read_kept("03_filter").map_batches(clean.clean_batch, batch_format="pyarrow", fn_kwargs={
+            "redact_secrets": self.cfg.privacy.redact, "max_secret_fraction": self.cfg.privacy.max_secret_fraction,
+            "decontaminator": decontaminator})
+        self.write_stage("04_clean", ds)
+
     def exact_dedup(self) -> None:
-        ds = self.read_kept("03_filter")
+        ds = self.read_kept("04_clean")
         if self.cfg.dedup.exact.enabled:
             ds = (ds.map_batches(exact_dedup.add_content_hash, batch_format="pyarrow")
                     .groupby("content_hash").map_groups(exact_dedup.keep_first_of_group, batch_format="pyarrow"))
-        self.write_stage("04_exact_dedup", ds)
+        self.write_stage("05_exact_dedup", ds)
 
     def near_dedup(self) -> None:
         near = self.cfg.dedup.near
-        clusters_path = self.run.stages / "05_near_dedup.clusters.parquet"
-        ds = self.read_kept("04_exact_dedup")
+        clusters_path = self.run.stages / "06_near_dedup.clusters.parquet"
+        ds = self.read_kept("05_exact_dedup")
         if near.enabled:
             bands, rows = near_dedup.lsh_params(near.threshold, near.num_perm)
             edges_dir = self.run.root / "work" / "near_dedup_edges"
@@ -163,15 +174,15 @@ class Build:
                .write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP))
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)
-            self.clusters = ray.get(_components.remote(str(edges_dir), str(clusters_path), str(self.run.stage_dir("04_exact_dedup"))))
+            self.clusters = ray.get(_components.remote(str(edges_dir), str(clusters_path), str(self.run.stage_dir("05_exact_dedup"))))
             ds = ds.map_batches(_mark_near_duplicates, batch_format="pyarrow", fn_kwargs={"clusters_path": str(clusters_path)})
-        books = self.write_stage("05_near_dedup", ds)
+        books = self.write_stage("06_near_dedup", ds)
         if near.enabled:
             books["clusters"] = self.clusters
             self.write_stats(status="running")
 
     def tag(self) -> None:
-        self.write_stage("06_tag", self.read_kept("05_near_dedup").map_batches(
+        self.write_stage("07_tag", self.read_kept("06_near_dedup").map_batches(
             tag.insert_tags, batch_format="pyarrow", fn_kwargs={"comment_sample": self.cfg.stats.comment_sample}))
 
     def train_tokenizer(self) -> None:
@@ -183,10 +194,10 @@ class Build:
             os.replace(tmp, self.run.tokenizer_path)
             self.echo(f"  {'tokenizer':<15} CodeGeeX's {tok.get_vocab_size():,} ids from {tcfg.vocab_file} and {tcfg.merges_file}")
             return
-        fractions = sample_fractions({k: v["bytes"] for k, v in self.books["06_tag"]["kept_by_language"].items()},
+        fractions = sample_fractions({k: v["bytes"] for k, v in self.books["07_tag"]["kept_by_language"].items()},
                                      tcfg.sample_bytes, tcfg.max_language_share)
         seed = self.cfg.packing.seed
-        sample = (self.read_kept("06_tag")
+        sample = (self.read_kept("07_tag")
                   .map_batches(_sample_rows, batch_format="pyarrow", fn_kwargs=dict(fractions=fractions, seed=seed))
                   .sort("sample_order"))
         t0 = time.time()
@@ -195,19 +206,19 @@ class Build:
         tmp = self.run.tokenizer_path.with_suffix(".tmp")
         tok.save(str(tmp))
         os.replace(tmp, self.run.tokenizer_path)
-        sampled = sum(fractions[k] * v["bytes"] for k, v in self.books["06_tag"]["kept_by_language"].items())
+        sampled = sum(fractions[k] * v["bytes"] for k, v in self.books["07_tag"]["kept_by_language"].items())
         self.echo(f"  {'tokenizer':<15} {tok.get_vocab_size():,} ids trained on a {sampled / 1e6:,.1f} MB language-balanced sample "
                   f"({time.time() - t0:.1f}s)")
 
     def tokenize(self) -> None:
-        ds = self.read_kept("06_tag").map_batches(
+        ds = self.read_kept("07_tag").map_batches(
             _tokenize, batch_format="pyarrow", fn_kwargs={"tokenizer_path": str(self.run.tokenizer_path)}, batch_size=64)
-        self.write_stage("07_tokenize", ds)
+        self.write_stage("08_tokenize", ds)
 
     def pack(self) -> list[dict]:
         pcfg = self.cfg.packing
         row_length = pcfg.seq_length + 1
-        tokens_ds = self.read_kept("07_tokenize")
+        tokens_ds = self.read_kept("08_tokenize")
         total_tokens = tokens_ds.sum("num_tokens") or 0
         tok = load_tokenizer(self.run.tokenizer_path)
         vocab_size, eod_id = tok.get_vocab_size(), tok.token_to_id(EOD_TOKEN)
@@ -234,7 +245,7 @@ class Build:
         try:
             self.stage_started = time.time()
             fingerprint = self.ingest()
-            for stage in (self.language, self.filter, self.exact_dedup, self.near_dedup, self.tag,
+            for stage in (self.language, self.filter, self.clean, self.exact_dedup, self.near_dedup, self.tag,
                           self.train_tokenizer, self.tokenize):
                 self.stage_started = time.time()
                 stage()

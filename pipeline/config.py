@@ -96,6 +96,20 @@ class LicensesConfig(_Section):
     unknown: Literal["keep", "drop"] = "keep"   # records with no detected license (the Pile has none)
 
 
+class PrivacyConfig(_Section):
+    """Secrets and personal data (the clean stage, before dedup)."""
+    redact: bool = True
+    max_secret_fraction: float = Field(default=0.5, gt=0, le=1)   # drop a file when this share of it is secrets
+
+
+class DecontaminationConfig(_Section):
+    """Benchmark files (HumanEval / HumanEval-X / MBPP jsonl) whose prompts and solutions must not be in the corpus."""
+    benchmarks: list[str] = Field(default_factory=list)
+    ngram: int = Field(default=10, ge=3, le=50)            # code tokens per n-gram
+    threshold: float = Field(default=0.5, gt=0, le=1)      # share of an item's n-grams found in a file
+    min_chars: int = Field(default=40, ge=1)               # shorter prompts/solutions are not matched as substrings
+
+
 class ExactDedupConfig(_Section):
     enabled: bool = True
 
@@ -158,6 +172,8 @@ class BuildConfig(_Section):
     languages: LanguagesConfig = LanguagesConfig()
     filters: FiltersConfig = FiltersConfig()
     licenses: LicensesConfig = LicensesConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     packing: PackingConfig = PackingConfig()
@@ -218,6 +234,9 @@ def load_config(path: str | Path) -> BuildConfig:
         for p in source.resolved_paths():
             if not Path(p).exists():
                 raise ConfigError(f"{path}: sources[{source.name}].paths: {p} does not exist")
+    for p in cfg.decontamination.benchmarks:
+        if not Path(p).is_file():
+            raise ConfigError(f"{path}: decontamination.benchmarks: {p} is not a file")
     return cfg
 
 

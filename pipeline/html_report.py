@@ -99,7 +99,7 @@ def plots(stats: dict, manifest: dict | None) -> list[tuple[str, str]]:
                     _histogram_plot(hists["line_mean"], "Mean line length", "characters", False)))
     if "line_max" in hists:
         out.append(("Longest line before and after filtering", _histogram_plot(hists["line_max"], "Longest line", "characters", True)))
-    clusters = stages.get("05_near_dedup", {}).get("clusters")
+    clusters = stages.get("06_near_dedup", {}).get("clusters")
     if clusters and clusters["size_histogram"]:
         fig, ax = plt.subplots(figsize=(6, 3.6))
         sizes = [int(k) for k in clusters["size_histogram"]]
@@ -117,7 +117,7 @@ def plots(stats: dict, manifest: dict | None) -> list[tuple[str, str]]:
         ax.set_title("Tokens per language")
         ax.tick_params(axis="x", rotation=45)
         out.append(("Tokens per language", _png(fig)))
-    comments = stages.get("06_tag", {}).get("comment_languages", {})
+    comments = stages.get("07_tag", {}).get("comment_languages", {})
     if comments:
         fig, ax = plt.subplots(figsize=(9, 3.4))
         top = list(comments.items())[:15]

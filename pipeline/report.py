@@ -80,7 +80,7 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
             flow.add_row(lang, *cells)
         console.print(flow)
 
-    clusters = stages.get("05_near_dedup", {}).get("clusters")
+    clusters = stages.get("06_near_dedup", {}).get("clusters")
     if clusters:
         console.print(f"[bold]Near-duplicate clusters:[/bold] {clusters['clusters']:,} clusters, {clusters['removed']:,} files removed; "
                       "sizes: " + ", ".join(f"{k}×{v}" for k, v in list(clusters["size_histogram"].items())[:12]))
@@ -101,7 +101,18 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
                       f"{ntok:,}" if ntok else "-", f"{v['bytes'] / ntok:.2f}" if ntok else "-")
     console.print(langs)
 
-    comments = stages.get("06_tag", {}).get("comment_languages", {})
+    redactions = stages.get("04_clean", {}).get("redactions", {})
+    if redactions:
+        console.print("[bold]Secrets and personal data redacted[/bold] (in files kept): " +
+                      ", ".join(f"{k} {v:,}" for k, v in redactions.items()))
+    contaminated = {r: n for r, n in stages.get("04_clean", {}).get("dropped", {}).items() if r.startswith("benchmark:")}
+    if contaminated:
+        bench = _table("Dropped as benchmark contamination", ["benchmark item", "files"])
+        for reason, n in sorted(contaminated.items()):
+            bench.add_row(reason.removeprefix("benchmark:"), f"{n:,}")
+        console.print(bench)
+
+    comments = stages.get("07_tag", {}).get("comment_languages", {})
     if comments:
         total = sum(comments.values())
         console.print("[bold]Natural language of comments[/bold] (sampled files): " +

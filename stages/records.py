@@ -26,6 +26,7 @@ RECORD_SCHEMA = pa.schema([
     ("line_mean", pa.float32()),  # mean line length, set by the filter stage
     ("alnum_frac", pa.float32()), # fraction of alphanumeric characters, set by the filter stage
     ("comment_lang", pa.string()),  # natural language of the comments (sampled), set by the tag stage
+    ("redactions", pa.map_(pa.string(), pa.int32())),  # secrets/personal data replaced, per kind, set by the clean stage
     ("status", pa.string()),
     ("reason", pa.string()),
 ])

@@ -46,7 +46,11 @@ def summarize(table: pa.Table) -> dict:
     comments = {}
     if "comment_lang" in table.column_names:
         comments = dict(Counter(v for v in kept.column("comment_lang").to_pylist() if v))
-    return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments}
+    redactions: Counter = Counter()
+    if "redactions" in table.column_names and kept.column("redactions").null_count < kept.num_rows:
+        for pairs in kept.column("redactions").to_pylist():
+            redactions.update(dict(pairs or []))
+    return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments, "redactions": dict(redactions)}
 
 
 def merge(summaries: list[dict]) -> dict:
@@ -55,7 +59,9 @@ def merge(summaries: list[dict]) -> dict:
     nbytes: Counter = Counter()
     hist: dict = {}
     comments: Counter = Counter()
+    redactions: Counter = Counter()
     for s in summaries:
+        redactions.update(s.get("redactions", {}))
         n.update(s["n"])
         nbytes.update(s["bytes"])
         comments.update(s.get("comment_languages", {}))
@@ -91,6 +97,8 @@ def merge(summaries: list[dict]) -> dict:
         out["histograms"] = hist
     if comments:
         out["comment_languages"] = dict(comments.most_common())
+    if redactions:
+        out["redactions"] = dict(redactions.most_common())
     return out
 
 

@@ -119,17 +119,17 @@ def test_ray_data_reads_the_shards(run):
 def test_books_balance_and_duplicates_are_removed(run):
     out = json.loads(codecorpus("stats", str(run), "--json").stdout)
     stages = out["stats"]["stages"]
-    assert list(stages) == ["01_ingest", "02_language", "03_filter", "04_exact_dedup", "05_near_dedup", "06_tag", "07_tokenize"]
+    assert list(stages) == ["01_ingest", "02_language", "03_filter", "05_exact_dedup", "06_near_dedup", "07_tag", "08_tokenize"]
     assert all(books_balance(b) for b in stages.values())
     fork = [p for p in (STDLIB / "json").glob("*.py") if 1024 <= p.stat().st_size <= 102400]
-    assert stages["04_exact_dedup"]["dropped"].get("exact_duplicate", 0) >= len(fork) - 1   # the fork's unchanged files
-    assert stages["05_near_dedup"]["dropped"].get("near_duplicate", 0) >= 1                # its edited decoder.py
+    assert stages["05_exact_dedup"]["dropped"].get("exact_duplicate", 0) >= len(fork) - 1   # the fork's unchanged files
+    assert stages["06_near_dedup"]["dropped"].get("near_duplicate", 0) >= 1                # its edited decoder.py
     for stage, b in stages.items():
-        nxt = list(stages.values())[list(stages).index(stage) + 1] if stage != "07_tokenize" else None
+        nxt = list(stages.values())[list(stages).index(stage) + 1] if stage != "08_tokenize" else None
         if nxt:
             assert nxt["in"] == b["kept"]
     table = codecorpus("stats", str(run)).stdout
-    assert "05_near_dedup" in table and "NO" not in table
+    assert "06_near_dedup" in table and "NO" not in table
 
 
 def test_train_from_the_shards(run, tmp_path):
@@ -152,7 +152,7 @@ def test_stats_json_html_and_compare(corpus, run, run_one_cpu):
     hist = stats["stages"]["03_filter"]["histograms"]
     assert sum(hist["size"]["in"]) == stats["stages"]["03_filter"]["in"]
     assert sum(hist["size"]["kept"]) == stats["stages"]["03_filter"]["kept"]
-    assert stats["stages"]["05_near_dedup"]["clusters"]["clusters"] >= 1
+    assert stats["stages"]["06_near_dedup"]["clusters"]["clusters"] >= 1
 
     page = root / "report.html"
     codecorpus("stats", str(run), "--html", str(page))
@@ -160,7 +160,7 @@ def test_stats_json_html_and_compare(corpus, run, run_one_cpu):
 
     other = run_one_cpu
     diff = json.loads(codecorpus("stats", str(run), "--compare", str(other), "--json").stdout)
-    assert diff["stages"]["06_tag"]["kept"][0] == diff["stages"]["06_tag"]["kept"][1]
+    assert diff["stages"]["07_tag"]["kept"][0] == diff["stages"]["07_tag"]["kept"][1]
     assert "Δ" in codecorpus("stats", str(run), "--compare", str(other)).stdout
 
 
@@ -191,7 +191,7 @@ def test_stats_of_a_build_still_running(run, tmp_path):
     partial.mkdir()
     (partial / "stats.json").write_text(json.dumps(stats))
     out = codecorpus("stats", str(partial)).stdout
-    assert "running" in out and "03_filter" in out and "05_near_dedup" not in out
+    assert "running" in out and "03_filter" in out and "06_near_dedup" not in out
 
 
 def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
@@ -259,8 +259,14 @@ def test_one_build_from_pile_codeparrot_and_archives(corpus, tmp_path):
     pile = make_pile(tmp_path / "00.jsonl.zst", [("Github" if i % 4 else "Enron Emails", p.read_text()) for i, p in enumerate(files[:80])])
     (tmp_path / "01.jsonl.zst").write_bytes(pile.read_bytes()[:-200])                     # truncated
     make_codeparrot_parquet(tmp_path / "gc.parquet", files[80:], row_group_size=25)
-    archive = make_repo_archive(tmp_path / "http.tar.gz", {f"http-main/{p.name}": p.read_bytes()
-                                                           for p in sorted((STDLIB / "http").glob("*.py"))})
+    members = {f"http-main/{p.name}": p.read_bytes() for p in sorted((STDLIB / "http").glob("*.py"))}
+    members["http-main/settings.py"] = ((STDLIB / "sqlite3" / "dump.py").read_bytes()
+                                        + b'\nAWS_ACCESS_KEY_ID = "AKIA2E0A8F3B244C9986"\nADMIN = "ops.lead@acme-robotics.io"\n')
+    archive = make_repo_archive(tmp_path / "http.tar.gz", members)
+    decoder = (repos / "python__json" / "decoder.py").read_text()         # a "benchmark solution" taken from the corpus
+    body = decoder[decoder.index("def py_scanstring"):][:900]
+    (tmp_path / "HumanEval.jsonl").write_text(json.dumps({"task_id": "HumanEval/7", "prompt": body[:120],
+                                                          "canonical_solution": body[120:], "test": ""}) + "\n")
     cfg = tmp_path / "mixed.toml"
     cfg.write_text(f"""
 [[sources]]
@@ -279,6 +285,9 @@ paths = ["{tmp_path}/gc.parquet"]
 
 [licenses]
 keep = ["mit"]
+
+[decontamination]
+benchmarks = ["{tmp_path}/HumanEval.jsonl"]
 
 [tokenizer]
 vocab_size = 2048
@@ -305,3 +314,11 @@ num_cpus = 2
     assert langs["kept"] > 0.9 * (ingest["by_source"]["pile"]["kept"])       # path-less Python identified from content
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert set(manifest["tokens"]["by_source"]) == {"github", "pile", "codeparrot"}
+    clean = stats["stages"]["04_clean"]
+    assert clean["dropped"]["benchmark:HumanEval/HumanEval/7"] >= 2          # decoder.py and its fork's copy
+    assert clean["redactions"]["aws_access_key_id"] == 1 and clean["redactions"]["email"] >= 1
+    shards_text = load_tokenizer(tmp_path / "run" / "tokenizer" / "tokenizer.json").decode(
+        np.concatenate([np.stack(read_shard(tmp_path / "run" / "shards" / s["shard"]).column("input_ids").to_numpy(zero_copy_only=False)).ravel()
+                        for s in manifest["shards"]]).tolist())
+    assert "AKIA2E0A8F3B244C9986" not in shards_text and "ops.lead@acme-robotics.io" not in shards_text
+    assert "<KEY>" in shards_text and "def py_scanstring" not in shards_text

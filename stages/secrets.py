@@ -1,0 +1,163 @@
+"""Find and redact secrets and personal data in source files (BigCode's PII step, at corpus speed).
+
+What is found, and its placeholder:
+  <KEY>         cloud and service keys and tokens: AWS access key ids and secrets, GCP API keys and
+                service-account key ids, GitHub/GitLab tokens, Slack tokens and webhooks, Stripe and
+                OpenAI-style keys, JWTs, and PEM private key blocks
+  <PASSWORD>    the password of a `scheme://user:password@host` URL, and values assigned to names like
+                password/secret/token/api_key (quoted, or `.env`/YAML/INI style) that look random
+                (Shannon entropy ≥ 3 bits per character, no placeholder syntax)
+  <EMAIL>       e-mail addresses
+  <IP_ADDRESS>  public IPv4/IPv6 addresses (private, loopback, link-local and documentation ranges
+                kept; a dotted quad after "version"/"v" kept)
+Each pattern is a regular expression anchored on something distinctive, and the file is first
+checked with cheap substring tests so that most files cost one pass of `in` per kind.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+KEY, PASSWORD, EMAIL, IP = "<KEY>", "<PASSWORD>", "<EMAIL>", "<IP_ADDRESS>"
+
+# (kind, trigger strings, pattern, group to replace): the triggers are found with str.find at memory
+# speed (a regex when it starts with a literal; "aws" in the lower-cased text); the pattern then runs
+# on the lines around each trigger only.
+_TOKEN_PATTERNS = [
+    ("aws_access_key_id", re.compile("A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)"), r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b", 0),
+    ("aws_secret_access_key", ("aws",), r"(?i:aws.{0,24}?(?:secret|private).{0,24}?['\"=:]\s*['\"]?)([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])", 1),
+    ("gcp_api_key", ("AIza",), r"\bAIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])", 0),
+    ("gcp_private_key_id", ("private_key_id",), r"(\"private_key_id\"\s*:\s*\")([0-9a-f]{40})(\")", 2),
+    ("github_token", re.compile("gh(?:[pousr]_|ithub_pat_)"), r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})\b", 0),
+    ("gitlab_token", ("glpat-",), r"\bglpat-[A-Za-z0-9_\-]{20}(?![A-Za-z0-9_\-])", 0),
+    ("slack_token", ("xox",), r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", 0),
+    ("slack_webhook", ("hooks.slack.com",), r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+", 0),
+    ("stripe_key", re.compile("_(?:live|test)_"), r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b", 0),
+    ("openai_key", ("sk-",), r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}(?![A-Za-z0-9_\-])", 0),
+    ("jwt", ("eyJ",), r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", 0),
+]
+_TOKENS = [(kind, trigger, re.compile(rx), group) for kind, trigger, rx, group in _TOKEN_PATTERNS]
+_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s\\]|\\n|[\w-]+: [^\n]*\n)*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+
+_SECRET_WORDS = r"passw(?:or)?d|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?"
+_SECRET_TRIGGER = ("passw", "pwd", "secret", "token", "api", "access", "auth", "private", "credential")
+# The name must end with the secret word (TOKEN_PREFIX, SecretId, token_type are not secrets), and
+# pagination/idempotency tokens of web APIs are not secrets either.
+_SECRET_NAME = rf"[\w.\-]*?(?<!next)(?<!continuation)(?<!page)(?<!request)(?<!change)(?<!purchase)(?<!idempotency)(?<!csrf)(?:{_SECRET_WORDS})"
+_ASSIGN_QUOTED = re.compile(rf"(?i)\b({_SECRET_NAME})(['\"]?\s*(?::=|=>|[:=])\s*[rbuf]?)(['\"])([^'\"\s]{{8,200}})\3")
+_ASSIGN_BARE = re.compile(rf"(?i)^(\s*(?:export\s+)?{_SECRET_NAME}\s*[:=]\s*)([^\s'\"]\S{{7,199}}?)[,;]?(?:[ \t]+#.*)?[ \t]*$")
+_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\",]{1,64}:)([^\s@/'\",:]{3,128})(@[\w.\-]+)")
+_EMAIL_TRIGGER = re.compile(r"@[A-Za-z0-9\-]+\.[A-Za-z]")
+_EMAIL = re.compile(r"\b[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24}\b")
+_IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.")
+_IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.]*\d)")
+_IPV6_TRIGGER = re.compile(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}|:)(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+_VERSION_CONTEXT = re.compile(r"(?i)(?<![a-z])(?:version|ver|release|rev|v)[\W_]{0,6}$")
+_PLACEHOLDER = re.compile(r"^(?:\$|%|\{|<|#|\*{3}|x{4,}|\.{3})|\.\.\.|%[0-9A-F]{2}|(?i:changeme|example|your[_\-]|dummy|placeholder|redacted|xxxx)"
+                          r"|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"   # a UUID is an id, not a secret
+                          r"|^[0-9a-fA-F]{1,31}$|^arn:")                                      # short hex: a resource id
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*|[a-z]+(?:[-_.][a-z]+)*|.*[()\[\]{}'\"].*")   # a name, a kebab/snake word, code
+ENTROPY_BITS = 3.0
+
+
+def entropy(s: str) -> float:
+    counts = Counter(s)
+    return -sum(c / len(s) * math.log2(c / len(s)) for c in counts.values())
+
+
+def _looks_secret(value: str) -> bool:
+    return (len(value) >= 8 and not _PLACEHOLDER.search(value) and entropy(value) >= ENTROPY_BITS
+            and any(ch.isdigit() for ch in value) + any(ch.isalpha() for ch in value) + any(not ch.isalnum() for ch in value) >= 2
+            and not _IDENTIFIER.fullmatch(value))
+
+
+def _public_ip(text: str, match: re.Match) -> bool:
+    if _VERSION_CONTEXT.search(text[max(0, match.start() - 16): match.start()]):
+        return False
+    try:
+        return ipaddress.ip_address(match.group(0)).is_global
+    except ValueError:
+        return False
+
+
+@dataclass
+class Redaction:
+    text: str
+    counts: Counter
+    redacted_chars: int
+
+
+def _hits(trigger: re.Pattern | tuple[str, ...], haystack: str) -> list[int]:
+    if isinstance(trigger, re.Pattern):
+        return [m.start() for m in trigger.finditer(haystack)]
+    hits = []
+    for needle in trigger:
+        pos = haystack.find(needle)
+        while pos >= 0:
+            hits.append(pos)
+            pos = haystack.find(needle, pos + 1)
+    return sorted(hits)
+
+
+def _lines(text: str, trigger: re.Pattern | tuple[str, ...], haystack: str | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each line holding a trigger (a regex, or literal strings), in order, once each."""
+    spans: list[tuple[int, int]] = []
+    for pos in _hits(trigger, haystack if haystack is not None else text):
+        if spans and pos < spans[-1][1]:
+            continue
+        start = text.rfind("\n", 0, pos) + 1
+        end = text.find("\n", pos)
+        spans.append((start, len(text) if end < 0 else end))
+    return spans
+
+
+def find_secrets(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, kind, placeholder) of everything to redact, not overlapping, in order."""
+    found: list[tuple[int, int, str, str]] = []
+
+    def scan(trigger, pattern: re.Pattern, group: int, kind: str, placeholder: str, keep=None, haystack=None):
+        for start, end in _lines(text, trigger, haystack):
+            line = text[start:end]
+            for m in pattern.finditer(line):
+                if keep is None or keep(line, m):
+                    found.append((start + m.start(group), start + m.end(group), kind, placeholder))
+
+    if "PRIVATE KEY-----" in text:
+        found += [(m.start(), m.end(), "private_key", KEY) for m in _PRIVATE_KEY.finditer(text)]
+    lower = text.lower()
+    haystack = lower if len(lower) == len(text) else None      # lower() kept the offsets (it nearly always does)
+    for kind, trigger, pattern, group in _TOKENS:
+        case_free = kind == "aws_secret_access_key"
+        scan(trigger if haystack is not None or not case_free else re.compile("aws", re.I), pattern, group, kind, KEY,
+             lambda s, m: "EXAMPLE" not in m.group(0), haystack if case_free else None)   # AWS's documented fakes
+    if "://" in text:
+        scan(("://",), _URL_PASSWORD, 2, "url_password", PASSWORD, lambda s, m: _looks_secret(m.group(2)))
+    trigger = _SECRET_TRIGGER if haystack is not None else re.compile("|".join(_SECRET_TRIGGER), re.I)
+    scan(trigger, _ASSIGN_QUOTED, 4, "assigned_secret", PASSWORD, lambda s, m: _looks_secret(m.group(4)), haystack)
+    scan(trigger, _ASSIGN_BARE, 2, "assigned_secret", PASSWORD, lambda s, m: _looks_secret(m.group(2)), haystack)
+    scan(_EMAIL_TRIGGER, _EMAIL, 0, "email", EMAIL)
+    scan(_IPV4_TRIGGER, _IPV4, 0, "ip_address", IP, _public_ip)
+    scan(_IPV6_TRIGGER, _IPV6, 0, "ip_address", IP, lambda s, m: any(c.isdigit() for c in m.group(0)) and _public_ip(s, m))
+    found.sort(key=lambda f: (f[0], -f[1]))
+    kept: list[tuple[int, int, str, str]] = []
+    for f in found:                                   # the first (then longest) of overlapping finds wins
+        if not kept or f[0] >= kept[-1][1]:
+            kept.append(f)
+    return kept
+
+
+def redact(text: str) -> Redaction:
+    """The text with secrets and personal data replaced by placeholders, and what was replaced."""
+    spans = find_secrets(text)
+    if not spans:
+        return Redaction(text, Counter(), 0)
+    out, last = [], 0
+    for start, end, _, placeholder in spans:
+        out += [text[last:start], placeholder]
+        last = end
+    out.append(text[last:])
+    return Redaction("".join(out), Counter(kind for _, _, kind, _ in spans), sum(e - s for s, e, _, _ in spans))
