@@ -27,6 +27,7 @@ test: setup
 bench: setup
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.langid
+	$(BIN)/python -m bench.secrets
 	$(BIN)/python -m bench.minhash
 	$(BIN)/python -m bench.pack
 	$(BIN)/python -m bench.tokenizer

@@ -60,7 +60,8 @@ _VERSION_CONTEXT = re.compile(r"(?i)(?<![a-z])(?:version|ver|release|rev|v)[\W_]
 _PLACEHOLDER = re.compile(r"^(?:\$|%|\{|<|#|\*{3}|x{4,}|\.{3})|\.\.\.|%[0-9A-F]{2}|(?i:changeme|example|your[_\-]|dummy|placeholder|redacted|xxxx)"
                           r"|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"   # a UUID is an id, not a secret
                           r"|^[0-9a-fA-F]{1,31}$|^arn:")                                      # short hex: a resource id
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*|[a-z]+(?:[-_.][a-z]+)*|.*[()\[\]{}'\"].*")   # a name, a kebab/snake word, code
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*|[a-z]+(?:[-_.][a-z]+)*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|.*[()\[\]{}'\"].*")  # names, code
+_NAMES_A_SECRET = re.compile(rf"(?i){_SECRET_WORDS}|credential")   # PKCS7PrivateKeyTypes, "Allow-Credentials": names
 ENTROPY_BITS = 3.0
 
 
@@ -72,7 +73,7 @@ def entropy(s: str) -> float:
 def _looks_secret(value: str) -> bool:
     return (len(value) >= 8 and not _PLACEHOLDER.search(value) and entropy(value) >= ENTROPY_BITS
             and any(ch.isdigit() for ch in value) + any(ch.isalpha() for ch in value) + any(not ch.isalnum() for ch in value) >= 2
-            and not _IDENTIFIER.fullmatch(value))
+            and not _IDENTIFIER.fullmatch(value) and not _NAMES_A_SECRET.search(value))
 
 
 def _public_ip(text: str, match: re.Match) -> bool:
