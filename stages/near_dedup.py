@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 import xxhash
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
+from datasketch.minhash import _SCHEME_LEGACY, _SCHEME_WIDTHS, _fmix
+from datasketch.minhash import _max_hash as _MAX_HASH, _mersenne_prime as _MERSENNE_PRIME
 
 from stages.records import mark
 
@@ -31,24 +33,79 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     return _optimal_param(threshold, num_perm, 0.5, 0.5)
 
 
-def shingles(text: str, n: int) -> set[bytes]:
+def shingles(text: str, n: int) -> list[tuple[str, ...]]:
+    """The n-grams of code tokens, in order (a file shorter than n tokens is one shingle)."""
     tokens = _CODE_TOKEN.findall(text)
     if len(tokens) < n:
-        return {" ".join(tokens).encode()} if tokens else set()
-    return {" ".join(tokens[i : i + n]).encode() for i in range(len(tokens) - n + 1)}
+        return [tuple(tokens)] if tokens else []
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def shingle_hash(data: bytes) -> int:
-    return xxhash.xxh32_intdigest(data)
+# A shingle's hash combines its tokens' 32-bit xxhashes polynomially (mod 2^32), then mixes the
+# result (murmur3's finaliser): computable for all shingles of a batch at once with numpy, and by
+# `shingle_hash` one shingle at a time — the function datasketch is given in the equality test.
+_MULT = 0x9E3779B1
+_MASK = 0xFFFFFFFF
+
+
+def _mix32(h):
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK
+    return h ^ (h >> 16)
+
+
+def shingle_hash(shingle: tuple[str, ...]) -> int:
+    h = 0
+    for token in shingle:
+        h = (h * _MULT + xxhash.xxh32_intdigest(token.encode("utf-8", "surrogatepass"))) & _MASK
+    return int(_mix32(h))
+
+
+def _token_hashes(tokens: list[str], cache: dict[str, int]) -> np.ndarray:
+    for token in set(tokens).difference(cache):     # each distinct token hashed once per batch
+        cache[token] = xxhash.xxh32_intdigest(token.encode("utf-8", "surrogatepass"))
+    return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+
+
+def _shingle_hashes(th: np.ndarray, n: int) -> np.ndarray:
+    """The hashes of all n-grams of one file's token hashes (vectorised `shingle_hash`)."""
+    k = min(n, len(th))
+    h = np.zeros(len(th) - k + 1, dtype=np.uint64)
+    for j in range(k):
+        h = (h * _MULT + th[j : len(th) - k + 1 + j]) & _MASK
+    return _mix32(h)
+
+
+def signatures(texts: list[str], num_perm: int, ngram: int, seed: int, chunk: int = 1 << 15) -> list[np.ndarray | None]:
+    """datasketch MinHash signatures (same scheme, permutations and bits as `MinHash(num_perm, seed)` with
+    `shingle_hash`) of many files at once: the shingle hashes of the whole batch are permuted together,
+    chunk by chunk, and reduced per file."""
+    empty = MinHash(num_perm=num_perm, seed=seed)
+    perm_a, perm_b = empty.permutations
+    cache: dict[str, int] = {}
+    per_file = [_shingle_hashes(_token_hashes(_CODE_TOKEN.findall(t), cache), ngram) if t else np.empty(0, np.uint64)
+                for t in texts]
+    out: list[np.ndarray | None] = [None if len(h) == 0 else empty.hashvalues.copy() for h in per_file]
+    flat = np.concatenate(per_file) if per_file else np.empty(0, np.uint64)
+    owner = np.repeat(np.arange(len(per_file)), [len(h) for h in per_file])
+    for start in range(0, len(flat), chunk):
+        hv, who = flat[start : start + chunk], owner[start : start + chunk]
+        # (num_perm, chunk): each permutation a contiguous row, so that the per-file minimum runs along rows
+        if empty.scheme == _SCHEME_LEGACY:
+            phv = np.bitwise_and((perm_a[:, None] * hv[None, :] + perm_b[:, None]) % _MERSENNE_PRIME, _MAX_HASH)
+        else:   # datasketch ≥ 2: murmur3's finaliser, then an affine map mod 2^width
+            mixed = _fmix(hv.astype(empty.hashvalues.dtype), _SCHEME_WIDTHS[empty.scheme])
+            phv = perm_a[:, None] * mixed[None, :] + perm_b[:, None]
+        bounds = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+        for file_index, low in zip(who[bounds], np.minimum.reduceat(phv, bounds, axis=1).T):
+            np.minimum(out[file_index], low, out=out[file_index])
+    return out
 
 
 def signature(text: str, num_perm: int, ngram: int, seed: int) -> np.ndarray | None:
-    grams = shingles(text, ngram)
-    if not grams:
-        return None
-    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
-    m.update_batch(list(grams))
-    return m.hashvalues
+    return signatures([text], num_perm, ngram, seed)[0]
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
@@ -61,8 +118,8 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
 def band_rows(batch: pa.Table, num_perm: int, ngram: int, seed: int, bands: int, rows: int) -> pa.Table:
     """One row per (file, band): the bucket key the file falls into for that band."""
     keys, ids, ranks = [], [], []
-    for rid, rk, text in zip(*(batch.column(c).to_pylist() for c in ("id", "rank_key", "text"))):
-        sig = signature(text, num_perm, ngram, seed)
+    sigs = signatures(batch.column("text").to_pylist(), num_perm, ngram, seed)
+    for rid, rk, sig in zip(batch.column("id").to_pylist(), batch.column("rank_key").to_pylist(), sigs):
         if sig is None:
             continue
         for key in band_keys(sig, bands, rows):

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from stages.decode import decode_text
 from stages.license import is_license_file, repository_license
-from stages.read_scraped import BINARY_SNIFF_BYTES, MINIFIED_SUFFIXES, VCS_DIRS, VENDORED_DIRS
+from stages.read_scraped import BINARY_SNIFF_BYTES, skipped_by_path
 from stages.records import DROPPED, QUARANTINED, new_record, records_table
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
@@ -85,17 +85,12 @@ def scan(path: str) -> tuple[str, str | None]:
 
 
 def _read_member(rel: str, kind: str, size: int, stream: IO[bytes] | None, max_bytes: int) -> tuple[str, str | None, str | None, int]:
-    parts = PurePosixPath(rel).parts
     if kind == "link":
         return DROPPED, "symlink", None, 0
     if kind != "file":
         return DROPPED, "not_a_regular_file", None, 0
-    if any(p in VCS_DIRS for p in parts):
-        return DROPPED, "vcs_metadata", None, 0
-    if any(p in VENDORED_DIRS for p in parts[:-1]):
-        return DROPPED, "vendored", None, 0
-    if rel.lower().endswith(MINIFIED_SUFFIXES):
-        return DROPPED, "minified", None, 0
+    if reason := skipped_by_path(rel):
+        return DROPPED, reason, None, 0
     if size == 0:
         return DROPPED, "empty", None, 0
     if size > max_bytes:

@@ -98,17 +98,24 @@ def _inside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) == root
 
 
+def skipped_by_path(path: str) -> str | None:
+    """Why a file is dropped from its path alone (VCS metadata, vendored folder, minified), or None."""
+    parts = Path(path).parts
+    if any(p in VCS_DIRS for p in parts):
+        return "vcs_metadata"
+    if any(p in VENDORED_DIRS for p in parts[:-1]):
+        return "vendored"
+    if path.lower().endswith(MINIFIED_SUFFIXES):
+        return "minified"
+    return None
+
+
 def read_one(abs_path: str, path: str, repo_root: str, max_file_bytes: int) -> tuple[str, str | None, str | None, int]:
     """(status, reason, text, size) for one listed file."""
-    parts = Path(path).parts
     if "\ufffd" in abs_path and not os.path.lexists(abs_path):
         return QUARANTINED, "undecodable_file_name", None, 0
-    if any(p in VCS_DIRS for p in parts):
-        return DROPPED, "vcs_metadata", None, 0
-    if any(p in VENDORED_DIRS for p in parts[:-1]):
-        return DROPPED, "vendored", None, 0
-    if path.lower().endswith(MINIFIED_SUFFIXES):
-        return DROPPED, "minified", None, 0
+    if reason := skipped_by_path(path):
+        return DROPPED, reason, None, 0
     try:
         st = os.lstat(abs_path)
         if stat.S_ISLNK(st.st_mode):

@@ -1,7 +1,6 @@
 """Secrets and personal data redacted, key files dropped, benchmark solutions found (the clean stage)."""
 import json
 
-import pyarrow as pa
 import pytest
 
 from conftest import STDLIB, stdlib_files

@@ -119,7 +119,8 @@ def test_ray_data_reads_the_shards(run):
 def test_books_balance_and_duplicates_are_removed(run):
     out = json.loads(codecorpus("stats", str(run), "--json").stdout)
     stages = out["stats"]["stages"]
-    assert list(stages) == ["01_ingest", "02_language", "03_filter", "05_exact_dedup", "06_near_dedup", "07_tag", "08_tokenize"]
+    assert list(stages) == ["01_ingest", "02_language", "03_filter", "04_clean", "05_exact_dedup", "06_near_dedup", "07_tag",
+                            "08_tokenize"]
     assert all(books_balance(b) for b in stages.values())
     fork = [p for p in (STDLIB / "json").glob("*.py") if 1024 <= p.stat().st_size <= 102400]
     assert stages["05_exact_dedup"]["dropped"].get("exact_duplicate", 0) >= len(fork) - 1   # the fork's unchanged files
