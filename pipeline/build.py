@@ -27,7 +27,7 @@ import ray.data
 from pipeline.config import BuildConfig
 from pipeline.errors import BuildError
 from pipeline.rundir import RunDir
-from stages import clean, exact_dedup, filters, langid, near_dedup, pack, read_scraped, sources, tag
+from stages import clean, components, exact_dedup, filters, langid, near_dedup, pack, read_scraped, sources, tag
 from stages.decontaminate import Decontaminator
 from stages.license import LicensePolicy
 from pipeline.sink import SummarizingParquetSink
@@ -174,12 +174,40 @@ class Build:
                .write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP))
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)
-            self.clusters = ray.get(_components.remote(str(edges_dir), str(clusters_path), str(self.run.stage_dir("05_exact_dedup"))))
+            distributed = near.components == "distributed" or (
+                near.components == "auto" and _parquet_rows(edges_dir) > near.local_max_edges)
+            if distributed:
+                self.distributed_components(edges_dir, clusters_path)
+            self.clusters = ray.get(_components.remote(str(edges_dir), str(clusters_path), str(self.run.stage_dir("05_exact_dedup")),
+                                                       distributed))
             ds = ds.map_batches(_mark_near_duplicates, batch_format="pyarrow", fn_kwargs={"clusters_path": str(clusters_path)})
         books = self.write_stage("06_near_dedup", ds)
         if near.enabled:
             books["clusters"] = self.clusters
             self.write_stats(status="running")
+
+    def distributed_components(self, edges_dir: Path, out_path: Path) -> None:
+        """Iterated large-star / small-star over Ray shuffles until the edges stop changing; then each
+        component is a star around its survivor. Writes the removed files like `_components` does."""
+        edges = ray.data.read_parquet(str(edges_dir)).map_batches(components.from_candidate_pairs, batch_format="pyarrow")
+        previous = None
+        for round_number in range(1, 200):
+            edges = (edges.map_batches(components.both_directions, batch_format="pyarrow")
+                          .groupby("u").map_groups(components.large_star, batch_format="pyarrow")
+                          .map_batches(components.larger_first, batch_format="pyarrow")
+                          .groupby("u").map_groups(components.small_star, batch_format="pyarrow")
+                          .materialize())
+            digest = [(r["edges"], r["digest"]) for r in edges.map_batches(components.fingerprint, batch_format="pyarrow").take_all()]
+            state = (sum(n for n, _ in digest), sum(int(d) for _, d in digest) % (1 << 64))
+            if state == previous:
+                break
+            previous = state
+        removed = edges.groupby("v").map_groups(components.removed_of_star, batch_format="pyarrow")
+        tmp = self.run.temp_for(out_path.with_suffix(".d"))
+        removed.write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
+        tmp.mkdir(exist_ok=True)
+        self.run.publish(tmp, out_path.with_suffix(".d"))
+        self.echo(f"  {'components':<15} distributed large-star/small-star converged after {round_number} round(s)")
 
     def tag(self) -> None:
         self.write_stage("07_tag", self.read_kept("06_near_dedup").map_batches(
@@ -311,16 +339,28 @@ def _sample_rows(batch: pa.Table, fractions: dict[str, float], seed: int) -> pa.
     return pa.table({"sample_order": order, "text": batch.column("text")}).filter(mask)
 
 
+def _parquet_rows(folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in Path(folder).glob("*.parquet"))
+
+
 @ray.remote
-def _components(edges_dir: str, out_path: str, records_dir: str) -> dict:
-    """Connected components of the candidate pairs (in one task) → the removed files and their survivors,
-    written to `out_path`; returns the cluster report for the statistics."""
+def _components(edges_dir: str, out_path: str, records_dir: str, distributed: bool = False) -> dict:
+    """Connected components of the candidate pairs → the removed files and their survivors, written to
+    `out_path`; returns the cluster report for the statistics. `local`: union-find in this one task;
+    `distributed`: the removed files were already computed by the Ray rounds (in `out_path`.d/)."""
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
-    files = sorted(Path(edges_dir).glob("*.parquet"))
-    edges = pa.concat_tables([pq.read_table(f) for f in files]) if files else near_dedup.EDGE_SCHEMA.empty_table()
-    removed = near_dedup.cluster_survivors(edges.select(near_dedup.EDGE_SCHEMA.names))
+    if distributed:
+        parts = sorted(Path(out_path).with_suffix(".d").glob("*.parquet"))
+        removed = pa.concat_tables([pq.read_table(f) for f in parts]) if parts else components.REMOVED.empty_table()
+        removed = removed.sort_by([("id", "ascending")])
+    else:
+        files = sorted(Path(edges_dir).glob("*.parquet"))
+        edges = pa.concat_tables([pq.read_table(f) for f in files]) if files else near_dedup.EDGE_SCHEMA.empty_table()
+        removed = near_dedup.cluster_survivors(edges.select(near_dedup.EDGE_SCHEMA.names))
     tmp = out_path + ".tmp"
     pq.write_table(removed, tmp)
     os.replace(tmp, out_path)

@@ -120,6 +120,10 @@ class NearDedupConfig(_Section):
     ngram: int = Field(default=5, ge=1)
     threshold: float = Field(default=0.7, gt=0, lt=1)
     seed: int = 1
+    # connected components: `distributed` (large-star/small-star rounds over Ray shuffles), `local`
+    # (union-find in one task), or `auto`: distributed above `local_max_edges` candidate pairs
+    components: Literal["auto", "local", "distributed"] = "auto"
+    local_max_edges: int = Field(default=2_000_000, ge=0)
 
 
 class DedupConfig(_Section):

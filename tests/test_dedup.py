@@ -79,3 +79,48 @@ def test_components_follow_chains_and_keep_the_smallest_rank():
                       "other_rank_key": ["2", "1", "4"]})
     removed = {r["id"]: r["survivor_id"] for r in cluster_survivors(edges).to_pylist()}
     assert removed == {"b": "a", "c": "a", "e": "d"}
+
+
+def _rounds(edges: pa.Table) -> pa.Table:
+    """The build's large-star / small-star rounds, with the shuffle done by hand (group by u)."""
+    from stages import components as cc
+
+    def by_u(table, fn):
+        groups = {}
+        for u, v in zip(table.column("u").to_pylist(), table.column("v").to_pylist()):
+            groups.setdefault(u, []).append(v)
+        out = [fn(pa.table({"u": [u] * len(vs), "v": vs}, schema=cc.EDGES)) for u, vs in sorted(groups.items())]
+        return pa.concat_tables(out) if out else cc.EDGES.empty_table()
+
+    previous = None
+    while True:
+        edges = by_u(cc.larger_first(by_u(cc.both_directions(edges), cc.large_star)), cc.small_star)
+        state = sorted(zip(edges.column("u").to_pylist(), edges.column("v").to_pylist()))
+        if state == previous:
+            break
+        previous = state
+    groups = {}
+    for u, v in state:
+        groups.setdefault(v, []).append(u)
+    out = [cc.removed_of_star(pa.table({"u": us, "v": [v] * len(us)}, schema=cc.EDGES)) for v, us in sorted(groups.items())]
+    return pa.concat_tables(out).sort_by("id") if out else cc.REMOVED.empty_table()
+
+
+def test_distributed_components_equal_union_find():
+    """Random graphs (chains, stars, many small clusters): the large-star/small-star rounds find the same
+    components and the same survivors as union-find."""
+    from stages import components as cc
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        n = int(rng.integers(2, 60))
+        ids = [f"id{i:03d}" for i in range(n)]
+        ranks = [rank_key(int(rng.integers(0, 3)), f"repo{rng.integers(0, 4)}", f"p{i}.py") for i in range(n)]
+        m = int(rng.integers(1, 2 * n))
+        a, b = rng.integers(0, n, m), rng.integers(0, n, m)
+        if trial % 5 == 0:                                  # a long chain
+            a, b = np.arange(n - 1), np.arange(1, n)
+        pairs = [(i, j) for i, j in zip(a.tolist(), b.tolist()) if i != j]
+        candidate = pa.table({"id": [ids[i] for i, _ in pairs], "rank_key": [ranks[i] for i, _ in pairs],
+                              "other_id": [ids[j] for _, j in pairs], "other_rank_key": [ranks[j] for _, j in pairs]})
+        expected = cluster_survivors(candidate).sort_by("id")
+        assert _rounds(cc.from_candidate_pairs(candidate)).equals(expected)

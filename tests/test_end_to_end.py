@@ -66,9 +66,9 @@ def corpus(tmp_path_factory):
     return root, repos
 
 
-def build(root: Path, repos: Path, name: str, cpus: int) -> Path:
+def build(root: Path, repos: Path, name: str, cpus: int, extra: str = "") -> Path:
     cfg = root / f"{name}.toml"
-    cfg.write_text(BUILD.format(repos=repos, cpus=cpus))
+    cfg.write_text(BUILD.format(repos=repos, cpus=cpus) + extra)
     codecorpus("build", str(cfg), "--out", str(root / name))
     return root / name
 
@@ -80,7 +80,8 @@ def run(corpus):
 
 @pytest.fixture(scope="module")
 def run_one_cpu(corpus):
-    return build(*corpus, "run1", cpus=1)
+    """One CPU, and near-dup components by distributed large-star/small-star rounds instead of union-find."""
+    return build(*corpus, "run1", cpus=1, extra='[dedup.near]\ncomponents = "distributed"\n')
 
 
 def test_shards_load_and_decode(run):
@@ -145,6 +146,8 @@ def test_train_from_the_shards(run, tmp_path):
 def test_same_bytes_with_one_cpu(run, run_one_cpu):
     shas = [json.loads((r / "manifest.json").read_text())["shards"] for r in (run, run_one_cpu)]
     assert shas[0] == shas[1]
+    clusters = [json.loads((r / "stats.json").read_text())["stages"]["06_near_dedup"]["clusters"] for r in (run, run_one_cpu)]
+    assert clusters[0] == clusters[1] and clusters[0]["removed"] > 0
 
 
 def test_stats_json_html_and_compare(corpus, run, run_one_cpu):
