@@ -29,6 +29,8 @@ bench: setup
 	$(BIN)/python -m bench.langid
 	$(BIN)/python -m bench.secrets
 	$(BIN)/python -m bench.minhash
+	$(BIN)/python -m bench.dedup_quality
+	$(BIN)/python -m bench.dedup_scale --sizes 20000,60000
 	$(BIN)/python -m bench.pack
 	$(BIN)/python -m bench.tokenizer
 	$(BIN)/python -m bench.train_input

@@ -169,8 +169,10 @@ class Build:
             edges_dir = self.run.root / "work" / "near_dedup_edges"
             tmp = self.run.temp_for(edges_dir)
             (ds.map_batches(near_dedup.band_rows, batch_format="pyarrow",
-                            fn_kwargs=dict(num_perm=near.num_perm, ngram=near.ngram, seed=near.seed, bands=bands, rows=rows))
-               .groupby("band_key").map_groups(near_dedup.bucket_edges, batch_format="pyarrow")
+                            fn_kwargs=dict(num_perm=near.num_perm, ngram=near.ngram, seed=near.seed, bands=bands, rows=rows,
+                                           exact_jaccard=near.exact_jaccard))
+               .groupby("band_key").map_groups(near_dedup.bucket_edges, batch_format="pyarrow",
+                                               fn_kwargs={"threshold": near.threshold if near.exact_jaccard else None})
                .write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP))
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)

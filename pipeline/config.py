@@ -124,6 +124,8 @@ class NearDedupConfig(_Section):
     # (union-find in one task), or `auto`: distributed above `local_max_edges` candidate pairs
     components: Literal["auto", "local", "distributed"] = "auto"
     local_max_edges: int = Field(default=2_000_000, ge=0)
+    # check candidate pairs' exact Jaccard (off: BigCode found treating every candidate as a duplicate best)
+    exact_jaccard: bool = False
 
 
 class DedupConfig(_Section):

@@ -115,26 +115,50 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
     ]
 
 
-def band_rows(batch: pa.Table, num_perm: int, ngram: int, seed: int, bands: int, rows: int) -> pa.Table:
-    """One row per (file, band): the bucket key the file falls into for that band."""
-    keys, ids, ranks = [], [], []
-    sigs = signatures(batch.column("text").to_pylist(), num_perm, ngram, seed)
-    for rid, rk, sig in zip(batch.column("id").to_pylist(), batch.column("rank_key").to_pylist(), sigs):
+def shingle_set(text: str, ngram: int) -> np.ndarray:
+    """The file's distinct shingle hashes, sorted (uint32): what the exact-Jaccard check compares."""
+    return np.unique(_shingle_hashes(_token_hashes(_CODE_TOKEN.findall(text), {}), ngram)).astype(np.uint32)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter) if len(a) + len(b) else 1.0
+
+
+def band_rows(batch: pa.Table, num_perm: int, ngram: int, seed: int, bands: int, rows: int,
+              exact_jaccard: bool = False) -> pa.Table:
+    """One row per (file, band): the bucket key the file falls into for that band (and, for the
+    exact-Jaccard check, the file's shingle set)."""
+    keys, ids, ranks, sets = [], [], [], []
+    texts = batch.column("text").to_pylist()
+    sigs = signatures(texts, num_perm, ngram, seed)
+    for rid, rk, sig, text in zip(batch.column("id").to_pylist(), batch.column("rank_key").to_pylist(), sigs, texts):
         if sig is None:
             continue
+        packed = shingle_set(text, ngram).tobytes() if exact_jaccard else None
         for key in band_keys(sig, bands, rows):
             keys.append(key)
             ids.append(rid)
             ranks.append(rk)
-    return pa.table({"band_key": keys, "id": ids, "rank_key": ranks}, schema=BAND_SCHEMA)
+            sets.append(packed)
+    table = pa.table({"band_key": keys, "id": ids, "rank_key": ranks}, schema=BAND_SCHEMA)
+    return table.append_column("shingles", pa.array(sets, pa.large_binary())) if exact_jaccard else table
 
 
-def bucket_edges(bucket: pa.Table) -> pa.Table:
-    """Candidate pairs of one bucket, as a star around its smallest member (enough for components)."""
+def bucket_edges(bucket: pa.Table, threshold: float | None = None) -> pa.Table:
+    """Candidate pairs of one bucket, as a star around its smallest member (enough for components).
+    With the exact-Jaccard check (`threshold` set, shingle sets in the bucket): every pair of the
+    bucket whose shingle sets have Jaccard ≥ threshold instead."""
     if bucket.num_rows < 2:
         return EDGE_SCHEMA.empty_table()
     bucket = bucket.take(pc.sort_indices(bucket, [("rank_key", "ascending"), ("id", "ascending")]))
     ids, ranks = bucket.column("id").to_pylist(), bucket.column("rank_key").to_pylist()
+    if threshold is not None and "shingles" in bucket.column_names:
+        sets = [np.frombuffer(b, dtype=np.uint32) for b in bucket.column("shingles").to_pylist()]
+        pairs = [(i, j) for i in range(len(ids)) for j in range(i) if ids[i] != ids[j] and jaccard(sets[i], sets[j]) >= threshold]
+        return pa.table({"id": [ids[i] for i, _ in pairs], "rank_key": [ranks[i] for i, _ in pairs],
+                         "other_id": [ids[j] for _, j in pairs], "other_rank_key": [ranks[j] for _, j in pairs]},
+                        schema=EDGE_SCHEMA)
     pairs = [(i, r) for i, r in zip(ids[1:], ranks[1:]) if i != ids[0]]
     return pa.table({
         "id": [p[0] for p in pairs], "rank_key": [p[1] for p in pairs],

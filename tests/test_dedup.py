@@ -124,3 +124,42 @@ def test_distributed_components_equal_union_find():
                               "other_id": [ids[j] for _, j in pairs], "other_rank_key": [ranks[j] for _, j in pairs]})
         expected = cluster_survivors(candidate).sort_by("id")
         assert _rounds(cc.from_candidate_pairs(candidate)).equals(expected)
+
+
+def test_exact_jaccard_check_keeps_only_similar_candidates(stdlib_texts):
+    from stages.near_dedup import jaccard, shingle_set
+    a, b = stdlib_texts[4], stdlib_texts[9]
+    edited = _edit(a, 0.02, seed=1)
+    texts = {"a": a, "a2": edited, "b": b}
+    sets = {k: shingle_set(t, 5) for k, t in texts.items()}
+    assert jaccard(sets["a"], sets["a2"]) > 0.7 > jaccard(sets["a"], sets["b"])
+    bucket = pa.table({"band_key": [1, 1, 1], "id": list(texts), "rank_key": [rank_key(0, "r", k) for k in texts],
+                       "shingles": pa.array([sets[k].tobytes() for k in texts], pa.large_binary())})
+    everything = bucket_edges(bucket)                       # default: every candidate is a duplicate
+    checked = bucket_edges(bucket, threshold=0.7)
+    assert everything.num_rows == 2 and checked.num_rows == 1
+    assert {checked.column("id")[0].as_py(), checked.column("other_id")[0].as_py()} == {"a", "a2"}
+
+
+def _survivors(table: pa.Table, block: int) -> set[str]:
+    """The near-dedup stage's functions over blocks of `block` rows, buckets grouped by hand."""
+    bands, rows = lsh_params(0.7, 256)
+    parts = [band_rows(table.slice(i, block), 256, 5, 1, bands, rows) for i in range(0, table.num_rows, block)]
+    keyed = pa.concat_tables(parts)
+    groups = {}
+    for i, key in enumerate(keyed.column("band_key").to_pylist()):
+        groups.setdefault(key, []).append(i)
+    edges = pa.concat_tables([bucket_edges(keyed.take(ix)) for ix in groups.values()])
+    removed = set(cluster_survivors(edges).column("id").to_pylist())
+    return set(table.column("id").to_pylist()) - removed
+
+
+def test_survivors_do_not_depend_on_blocks_or_input_order(stdlib_texts):
+    texts = stdlib_texts[:30] + [_edit(t, 0.03, seed=i) for i, t in enumerate(stdlib_texts[:30])]
+    rows = [dict(id=f"f{i:02d}", source="s", repo="r", path=f"p{i}.py", license=None, language="Python", text=t,
+                 size=len(t), rank_key=rank_key(i % 3, "r", f"p{i}.py"), status="kept", reason=None) for i, t in enumerate(texts)]
+    table = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+    shuffled = table.take(np.random.default_rng(3).permutation(table.num_rows))
+    reference = _survivors(table, table.num_rows)
+    assert len(reference) < table.num_rows                      # the edited copies were found
+    assert _survivors(table, 7) == reference == _survivors(shuffled, 11) == _survivors(shuffled, 1)
