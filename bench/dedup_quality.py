@@ -139,6 +139,23 @@ def main() -> None:
         print(f"  apart: {np.mean([not same(*p) for p in low]):.3f} of {len(low):,} candidate and random pairs with Jaccard ≤ "
               f"{args.threshold - 0.1:.2f} not merged (target ≥ 0.90)")
         print(f"  apart, wider-net pairs only: {np.mean([not same(*p) for p in low_wide]):.3f} of {len(low_wide):,}")
+        # Over all pairs of the corpus (the population the target speaks of): low pairs ≈ all pairs × the
+        # random sample's low share; merged low pairs ≈ pairs inside clusters × a sample's low share.
+        members: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(texts)):
+            members[cluster.get(i, i)].append(i)
+        groups = [m for m in members.values() if len(m) > 1]
+        inside = sum(len(m) * (len(m) - 1) // 2 for m in groups)
+        weights = np.array([len(m) * (len(m) - 1) / 2 for m in groups]) / max(inside, 1)
+        sample = []
+        for g in rng.choice(len(groups), size=min(20_000, inside), p=weights) if groups else []:
+            a, b = rng.choice(groups[g], size=2, replace=False)
+            sample.append(jaccard(sets[a], sets[b]) <= args.threshold - 0.1)
+        total = len(texts) * (len(texts) - 1) // 2
+        low_total = total * np.mean([judged[p] <= args.threshold - 0.1 for p in random_pairs])
+        merged_low = inside * (np.mean(sample) if sample else 0.0)
+        print(f"  apart over all {total:,} pairs of the corpus (estimated): {1 - merged_low / low_total:.4f} "
+              f"({inside:,} pairs inside clusters, {np.mean(sample) if sample else 0:.2f} of them low)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from stages.license import PERMISSIVE
+
 KEPT, DROPPED, QUARANTINED = "kept", "dropped", "quarantined"
 
 RECORD_SCHEMA = pa.schema([
@@ -44,7 +46,7 @@ def new_record(source: str, repo: str | None, path: str | None, priority: int, *
     `id_key` stands in for the path in the id and rank when there is no path (a Pile line)."""
     key = path if id_key is None else id_key
     return dict(id=record_id(source, repo or "", key or ""), source=source, repo=repo, path=path, license=license,
-                language=language, text=text, size=size, rank_key=rank_key(priority, repo or "", key or ""),
+                language=language, text=text, size=size, rank_key=rank_key(priority, repo or "", key or "", license),
                 status=status, reason=reason)
 
 
@@ -53,9 +55,11 @@ def records_table(rows: list[dict]) -> pa.Table:
     return pa.table({name: [row.get(name) for row in rows] for name in RECORD_SCHEMA.names}, schema=RECORD_SCHEMA)
 
 
-def rank_key(priority: int, repo: str, path: str) -> str:
-    """Dedup keeps the record whose key sorts first: source priority, then repository and path."""
-    return f"{priority:+06d}\0{repo}\0{path}"
+def rank_key(priority: int, repo: str, path: str, license: str | None = None) -> str:
+    """Dedup keeps the record whose key sorts first: source priority, then a permissive license, then
+    repository and path."""
+    permissive = "0" if license and license.lower() in PERMISSIVE else "1"
+    return f"{priority:+06d}\0{permissive}\0{repo}\0{path}"
 
 
 def mark(batch: pa.Table, reasons: list[str | None], status: str = DROPPED) -> pa.Table:

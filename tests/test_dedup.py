@@ -163,3 +163,12 @@ def test_survivors_do_not_depend_on_blocks_or_input_order(stdlib_texts):
     reference = _survivors(table, table.num_rows)
     assert len(reference) < table.num_rows                      # the edited copies were found
     assert _survivors(table, 7) == reference == _survivors(shuffled, 11) == _survivors(shuffled, 1)
+
+
+def test_survivor_rule_prefers_priority_then_a_permissive_license():
+    from stages.records import new_record
+    gpl = new_record("a", "zz", "x.py", 0, license="gpl-3.0")["rank_key"]
+    mit = new_record("a", "zz", "x.py", 0, license="mit")["rank_key"]
+    unknown = new_record("a", "aa", "x.py", 0)["rank_key"]
+    other_source = new_record("b", "aa", "x.py", 1, license="mit")["rank_key"]
+    assert sorted([other_source, unknown, gpl, mit]) == [mit, unknown, gpl, other_source]
