@@ -40,6 +40,7 @@ class SourceConfig(_Section):
     kind: Literal["scraped", "pile", "codeparrot"] = "scraped"
     paths: list[str] = Field(min_length=1)
     pile_set_names: list[str] = Field(default_factory=lambda: ["Github"], min_length=1)  # pile only
+    layout: Literal["repo", "owner/repo"] = "repo"   # scraped folders: a repository per folder, or per owner/repo
     exclude: list[str] = Field(default_factory=list)  # globs on "repo/path", e.g. "*/tests/*"
     max_file_bytes: int = Field(default=1_000_000, gt=0)
     priority: int = Field(default=0, ge=0, le=99999)  # dedup keeps the lowest

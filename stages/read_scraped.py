@@ -27,18 +27,28 @@ BINARY_SNIFF_BYTES = 8192
 
 
 def list_repositories(source: str, roots: list[str], priority: int, max_file_bytes: int,
-                      exclude: list[str] = ()) -> list[dict]:
-    """One row per repository folder (and one for the loose files of each root)."""
+                      exclude: list[str] = (), layout: str = "repo") -> list[dict]:
+    """One row per repository folder (and one for the loose files of each root). `layout`: "repo" —
+    each top-level folder is a repository (`repo/`, `owner__repo/`); "owner/repo" — each folder one
+    level down is a repository named `owner/repo` (loose files of an owner folder form `owner`)."""
     repos = []
+    base = dict(source=source, priority=priority, max_file_bytes=max_file_bytes, exclude=list(exclude))
+
+    def add(name: str, folder: str, top_level_only: bool) -> None:
+        repos.append(dict(base, repo=name, repo_root=folder, top_level_only=top_level_only, license=folder_license(folder)))
+
     for root in roots:
-        root_path = Path(root)
-        base = dict(source=source, priority=priority, max_file_bytes=max_file_bytes, exclude=list(exclude))
-        repos.append(dict(base, repo=root_path.name, repo_root=str(root_path), top_level_only=True,
-                          license=folder_license(str(root_path))))
-        for entry in sorted(os.scandir(root_path), key=lambda e: e.name):
-            if entry.is_dir(follow_symlinks=False):
-                repos.append(dict(base, repo=entry.name, repo_root=entry.path, top_level_only=False,
-                                  license=folder_license(entry.path)))
+        add(Path(root).name, str(root), True)
+        for entry in sorted(os.scandir(root), key=lambda e: e.name):
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if layout == "owner/repo":
+                add(entry.name, entry.path, True)
+                for sub in sorted(os.scandir(entry.path), key=lambda e: e.name):
+                    if sub.is_dir(follow_symlinks=False):
+                        add(f"{entry.name}/{sub.name}", sub.path, False)
+            else:
+                add(entry.name, entry.path, False)
     return repos
 
 

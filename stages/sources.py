@@ -30,7 +30,8 @@ def plan(source, paths: list[str]) -> tuple[list[dict], list[dict]]:
     for path in paths:
         if source.kind == "scraped":
             if os.path.isdir(path):
-                folders += read_scraped.list_repositories(source.name, [path], source.priority, source.max_file_bytes, source.exclude)
+                folders += read_scraped.list_repositories(source.name, [path], source.priority, source.max_file_bytes, source.exclude,
+                                                          source.layout)
             else:
                 units.append(dict(base, kind="archive", path=path, row_group=0))
         elif source.kind == "pile":

@@ -85,3 +85,19 @@ def test_exclude_globs(scraped_tree):
     table = ingest(scraped_tree, exclude=["fork__json/*"])
     excluded = [r for r in table.to_pylist() if r["repo"] == "fork__json"]
     assert excluded and all(r["reason"] == "excluded_path" for r in excluded)
+
+
+def test_owner_repo_layout(tmp_path):
+    import shutil
+    from conftest import STDLIB
+    for owner, repo in (("python", "json"), ("python", "html"), ("fork", "json")):
+        shutil.copytree(STDLIB / repo, tmp_path / owner / repo, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "python" / "README").write_text("loose file of the owner folder\n")
+    repos = list_repositories("s", [str(tmp_path)], 0, 1_000_000, layout="owner/repo")
+    names = {r["repo"] for r in repos}
+    assert {"python/json", "python/html", "fork/json"} <= names
+    rows = [f for r in repos for f in list_files(r)]
+    table = read_files(pa.Table.from_pylist(rows))
+    by = {(r["repo"], r["path"]) for r in table.to_pylist()}
+    assert ("python/json", "decoder.py") in by and ("fork/json", "decoder.py") in by and ("python", "README") in by
+    assert len(by) == table.num_rows                 # every file once
