@@ -14,7 +14,6 @@ memory grow between sizes, and the rate per core to extrapolate from.
 from __future__ import annotations
 
 import argparse
-import functools
 import random
 import resource
 import shutil
@@ -36,8 +35,8 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-@functools.lru_cache(maxsize=None)
 def _base(path: str) -> list[str]:
+    # not functools.lru_cache: this module may run as __main__, whose functions Ray ships by value
     return Path(path).read_text(encoding="utf-8", errors="replace")[:DOC_BYTES].splitlines()
 
 
@@ -105,6 +104,7 @@ def main() -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     cpus = int(ray.cluster_resources()["CPU"])
+    ctx.default_hash_shuffle_parallelism = max(2, 2 * cpus)      # as the build sets it (Ray's default: 200)
     work = Path(tempfile.mkdtemp(prefix="bench-dedup-scale-"))
     print(f"{len(files):,} real base files; {cpus} CPUs")
     results = []
