@@ -63,8 +63,10 @@ def edges_with_rss(bucket: pa.Table) -> pa.Table:
     return out.append_column("rss_mb", pa.array([_rss_mb()] * out.num_rows, pa.float64()))
 
 
-def run(n: int, files: list[str], work: Path) -> dict:
+def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int) -> dict:
     bands, rows = near_dedup.lsh_params(0.7, 256)
+    # a fixed share per shuffle partition (what `ray.shuffle_partitions` should be set to on a cluster)
+    ray.data.DataContext.get_current().default_hash_shuffle_parallelism = max(2 * cpus, n // docs_per_partition)
     start = time.perf_counter()
     docs = ray.data.range(n, override_num_blocks=max(4, n // 5000)).map_batches(
         make_docs, batch_format="numpy", batch_size=1000, fn_kwargs={"files": files})
@@ -96,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100000,300000,1000000")
     parser.add_argument("--cpus", type=int, default=None)
+    parser.add_argument("--docs-per-partition", type=int, default=2500)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     files = sorted(str(p) for root in dict.fromkeys((sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]))
@@ -104,13 +107,12 @@ def main() -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     cpus = int(ray.cluster_resources()["CPU"])
-    ctx.default_hash_shuffle_parallelism = max(2, 2 * cpus)      # as the build sets it (Ray's default: 200)
     work = Path(tempfile.mkdtemp(prefix="bench-dedup-scale-"))
     print(f"{len(files):,} real base files; {cpus} CPUs")
     results = []
     try:
         for n in sizes:
-            r = run(n, files, work)
+            r = run(n, files, work, args.docs_per_partition, cpus)
             results.append(r)
             print(f"  {n:>9,} docs: {r['seconds']:7.1f} s  {n / r['seconds']:7.0f} docs/s  ({n / r['seconds'] / cpus:5.0f} per core)  "
                   f"peak RSS of a worker {r['rss_mb']:6.0f} MB  removed {r['removed']:,}  component rounds {r['rounds']}")
