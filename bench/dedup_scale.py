@@ -26,6 +26,7 @@ import pyarrow as pa
 import ray
 import ray.data
 
+from pipeline.build import star_components
 from stages import components, near_dedup
 
 DOC_BYTES = 4096
@@ -77,19 +78,8 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     peak_edges = ray.data.read_parquet(str(edges_dir)).max("rss_mb") if any(edges_dir.glob("*.parquet")) else 0.0
     pairs = ray.data.read_parquet(str(edges_dir)).drop_columns(["rss_mb"]).map_batches(
         components.from_candidate_pairs, batch_format="pyarrow")
-    previous, rounds = None, 0
-    while True:
-        rounds += 1
-        pairs = (pairs.map_batches(components.both_directions, batch_format="pyarrow")
-                      .groupby("u").map_groups(components.large_star, batch_format="pyarrow")
-                      .map_batches(components.larger_first, batch_format="pyarrow")
-                      .groupby("u").map_groups(components.small_star, batch_format="pyarrow").materialize())
-        digest = pairs.map_batches(components.fingerprint, batch_format="pyarrow").take_all()
-        state = (sum(r["edges"] for r in digest), sum(int(r["digest"]) for r in digest) % (1 << 64))
-        if state == previous:
-            break
-        previous = state
-    removed = pairs.groupby("v").map_groups(components.removed_of_star, batch_format="pyarrow").count()
+    removed_ds, rounds = star_components(pairs)
+    removed = removed_ds.count()
     seconds = time.perf_counter() - start
     return {"docs": n, "seconds": seconds, "rss_mb": max(peak_edges or 0.0, 0.0), "removed": removed, "rounds": rounds}
 

@@ -191,20 +191,8 @@ class Build:
     def distributed_components(self, edges_dir: Path, out_path: Path) -> None:
         """Iterated large-star / small-star over Ray shuffles until the edges stop changing; then each
         component is a star around its survivor. Writes the removed files like `_components` does."""
-        edges = ray.data.read_parquet(str(edges_dir)).map_batches(components.from_candidate_pairs, batch_format="pyarrow")
-        previous = None
-        for round_number in range(1, 200):
-            edges = (edges.map_batches(components.both_directions, batch_format="pyarrow")
-                          .groupby("u").map_groups(components.large_star, batch_format="pyarrow")
-                          .map_batches(components.larger_first, batch_format="pyarrow")
-                          .groupby("u").map_groups(components.small_star, batch_format="pyarrow")
-                          .materialize())
-            digest = [(r["edges"], r["digest"]) for r in edges.map_batches(components.fingerprint, batch_format="pyarrow").take_all()]
-            state = (sum(n for n, _ in digest), sum(int(d) for _, d in digest) % (1 << 64))
-            if state == previous:
-                break
-            previous = state
-        removed = edges.groupby("v").map_groups(components.removed_of_star, batch_format="pyarrow")
+        pairs = ray.data.read_parquet(str(edges_dir)).map_batches(components.from_candidate_pairs, batch_format="pyarrow")
+        removed, round_number = star_components(pairs)
         tmp = self.run.temp_for(out_path.with_suffix(".d"))
         removed.write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
         tmp.mkdir(exist_ok=True)
@@ -339,6 +327,24 @@ def _sample_rows(batch: pa.Table, fractions: dict[str, float], seed: int) -> pa.
     mask = pa.array([k < fractions.get(lang, 0.0) * 2**64 for k, lang in zip(keys, langs)])
     order = pa.array([k - (1 << 63) for k in keys], pa.int64())
     return pa.table({"sample_order": order, "text": batch.column("text")}).filter(mask)
+
+
+def star_components(edges: ray.data.Dataset, max_rounds: int = 200) -> tuple[ray.data.Dataset, int]:
+    """Connected components of label edges (stages.components) by large-star/small-star rounds, each a
+    pair of Ray shuffles, until the edge set stops changing. Returns (the removed files, rounds run)."""
+    previous = None
+    for round_number in range(1, max_rounds + 1):
+        edges = (edges.map_batches(components.both_directions, batch_format="pyarrow")
+                      .groupby("u").map_groups(components.large_star, batch_format="pyarrow")
+                      .map_batches(components.larger_first, batch_format="pyarrow")
+                      .groupby("u").map_groups(components.small_star, batch_format="pyarrow")
+                      .materialize())
+        digest = edges.map_batches(components.fingerprint, batch_format="pyarrow").take_all()
+        state = (sum(r["edges"] for r in digest), sum(int(r["digest"]) for r in digest) % (1 << 64))
+        if state == previous:
+            break
+        previous = state
+    return edges.groupby("v").map_groups(components.removed_of_star, batch_format="pyarrow"), round_number
 
 
 def _parquet_rows(folder: Path) -> int:

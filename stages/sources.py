@@ -35,7 +35,7 @@ def plan(source, paths: list[str]) -> tuple[list[dict], list[dict]]:
             else:
                 units.append(dict(base, kind="archive", path=path, row_group=0))
         elif source.kind == "pile":
-            units += [dict(base, kind="pile", path=f, row_group=0) | {"keep": list(source.pile_set_names)}
+            units += [dict(base, kind="pile", path=f, row_group=0, keep=list(source.pile_set_names))
                       for f in _files(path, PILE_SUFFIXES)]
         else:
             for f in _files(path, (".parquet",) + CODEPARROT_JSON_SUFFIXES):
