@@ -8,7 +8,9 @@ the tokenizer's training sample stream; never the corpus.
 """
 from __future__ import annotations
 
+import errno
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -23,22 +25,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 import ray.data
+import xxhash
 
 from pipeline.config import BuildConfig
 from pipeline.errors import BuildError
+from pipeline.partitions import PartitionedStage, file_partitions, map_file
 from pipeline.rundir import RunDir
 from stages import clean, components, exact_dedup, filters, langid, near_dedup, pack, read_scraped, sources, tag
 from stages.decontaminate import Decontaminator
 from stages.license import LicensePolicy
 from pipeline.sink import SummarizingParquetSink
 from stages.records import kept_only
-from stages.summary import books_balance
+from stages.summary import books_balance, merge
 from tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
 from tokenizer.codegeex import codegeex_tokenizer
 
 log = logging.getLogger("codecorpus")
 ROWS_PER_ROW_GROUP = 1024  # Ray writes one row group per block otherwise: tiny groups read slowly
 VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "datasketch", "numpy", "pydantic")
+FILES_PER_PARTITION = 256     # listed files read by one ingest task
+STAGE_ATTEMPTS = 3            # a stage that loses a node or worker is run again (its finished partitions kept)
 
 
 def init_ray(cfg: BuildConfig, address: str | None) -> None:
@@ -65,34 +71,70 @@ def init_ray(cfg: BuildConfig, address: str | None) -> None:
     ctx.print_on_execution_start = False
     cpus = int(ray.cluster_resources().get("CPU", 1))
     ctx.default_hash_shuffle_parallelism = cfg.ray.shuffle_partitions or max(2, 2 * cpus)
+    if cfg.ray.target_block_bytes:
+        ctx.target_max_block_size = cfg.ray.target_block_bytes
 
 
 class Build:
-    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, echo: Callable[[str], None] = print):
+    """One build in a run folder. Each step has a fingerprint: its config, the code version, and the
+    fingerprint of the step before it (the first: the input files' paths, sizes and times). A step
+    whose fingerprint and output are already in the run is skipped, so the same command after a crash
+    goes on where it stopped, and a config change re-runs the step it touches and those after it."""
+
+    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, echo: Callable[[str], None] = print,
+                 force: bool = False):
         self.cfg = cfg
         self.run = run
         self.config_text = config_text
         self.echo = echo
+        self.force = force
         self.books: dict[str, dict] = {}
         self.clusters: dict = {}
+        self.state: dict[str, dict] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.ingest_plan: tuple | None = None
+        self.shards: list[dict] = []
         self.started = self.stage_started = time.time()
 
     # -- helpers ------------------------------------------------------------------------------
     def read_kept(self, stage: str) -> ray.data.Dataset:
-        path = self.run.stage_dir(stage)
-        if not any(path.glob("*.parquet")):
-            raise BuildError(f"no records left after stage {stage}: nothing to build from")
-        return ray.data.read_parquet(str(path)).map_batches(kept_only, batch_format="pyarrow")
+        return ray.data.read_parquet(str(self.run.stage_dir(stage))).map_batches(kept_only, batch_format="pyarrow")
 
     def write_stage(self, stage: str, ds: ray.data.Dataset) -> dict:
-        """Write a stage's records atomically, then gather and check its books."""
+        """Write a stage's records (a shuffle stage: all at once, atomically), then gather its books."""
         final = self.run.stage_dir(stage)
         tmp = self.run.temp_for(final)
         sink = SummarizingParquetSink(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
         ds.write_datasink(sink)
         tmp.mkdir(exist_ok=True)
         self.run.publish(tmp, final)
-        books = sink.stage_stats()
+        return self.keep_books(stage, sink.stage_stats())
+
+    def map_stage(self, stage: str, upstream: str, fn: Callable[..., pa.Table], fn_kwargs: dict) -> dict:
+        """A stage that maps each record on its own: one partition per upstream file (or slice of one),
+        so that a crash loses at most the partitions being written."""
+        partitions = file_partitions(self.run.stage_dir(upstream))
+        work = PartitionedStage(self.run.stage_dir(stage), self.fingerprints[stage])
+        self.run_partitions(stage, work, ray.data.from_items(partitions, override_num_blocks=max(1, len(partitions))),
+                            len(partitions), map_file, {"fn": fn, "fn_kwargs": fn_kwargs})
+        return self.finish_partitions(stage, work, len(partitions))
+
+    def run_partitions(self, stage: str, work: PartitionedStage, partitions: ray.data.Dataset, total: int,
+                       produce: Callable, kwargs: dict) -> None:
+        done = len(work.done())
+        if done:
+            self.echo(f"  {stage:<15} resuming: {done:,} of {total:,} partitions already written")
+        work.run(partitions, produce, kwargs)
+
+    def finish_partitions(self, stage: str, work: PartitionedStage, total: int) -> dict:
+        done = work.done()
+        if len(done) != total:
+            raise BuildError(f"stage {stage}: {len(done)} of {total} partitions written")
+        books = merge(work.summaries())
+        work.publish(self.run.publish)
+        return self.keep_books(stage, books)
+
+    def keep_books(self, stage: str, books: dict) -> dict:
         if not books_balance(books):
             raise BuildError(f"stage {stage}: the books do not balance: {books}")
         books["seconds"] = round(time.time() - self.stage_started, 2)
@@ -102,6 +144,8 @@ class Build:
         quarantined = sum(books["quarantined"].values())
         self.echo(f"  {stage:<15} in {books['in']:>8,}  kept {books['kept']:>8,}  dropped {dropped:>8,}"
                   f"  quarantined {quarantined:>6,}  ({books['seconds']:.1f}s)")
+        if books["kept"] == 0:
+            raise BuildError(f"no records left after stage {stage}: nothing to build from")
         return books
 
     def write_stats(self, status: str, extra: dict | None = None) -> None:
@@ -110,7 +154,9 @@ class Build:
         self.run.write_json(self.run.stats_path, data)
 
     # -- the stages ---------------------------------------------------------------------------
-    def ingest(self) -> str:
+    def plan_ingest(self) -> tuple[ray.data.Dataset, int, str]:
+        """The ingest partitions (chunks of listed files; archives, Pile files, row groups) and the
+        fingerprint of the input: every file's path, size and modification time."""
         folders, units = [], []
         for source in self.cfg.sources:
             more_folders, more_units = sources.plan(source, source.resolved_paths())
@@ -119,39 +165,40 @@ class Build:
         fingerprint = sum(sources.unit_fingerprint(u) for u in units) % (1 << 64)
         parts = []
         if folders:
-            listing = ray.data.from_items(folders).flat_map(read_scraped.list_files).materialize()
-            for row in listing.map_batches(_fingerprint_of, batch_format="pyarrow").take_all():
+            chunks = (ray.data.from_items(folders, override_num_blocks=min(len(folders), 64))
+                      .map_batches(_list_partitions, batch_format="pyarrow").materialize())
+            for row in chunks.map_batches(_fingerprint_of, batch_format="pyarrow").take_all():
                 fingerprint = (fingerprint + int(row["fingerprint"])) % (1 << 64)
-            parts.append(listing.repartition(target_num_rows_per_block=256)
-                                .map_batches(read_scraped.read_files, batch_format="pyarrow"))
-        if units:   # one task per archive, Pile file or Parquet row group, each streaming its records
-            parts.append(ray.data.from_items(units, override_num_blocks=len(units))
-                                 .map_batches(sources.read_unit, batch_size=1, batch_format="pyarrow"))
-        records = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
-        self.write_stage("01_ingest", records)
-        return f"{fingerprint:016x}"
+            parts.append(chunks.select_columns(["part", "payload"]))
+        if units:
+            parts.append(ray.data.from_items([_unit_partition(u) for u in units]))
+        partitions = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
+        total = partitions.count()
+        return partitions.repartition(max(1, total)), total, f"{fingerprint:016x}"
+
+    def ingest(self) -> None:
+        partitions, total, _ = self.ingest_plan
+        work = PartitionedStage(self.run.stage_dir("01_ingest"), self.fingerprints["01_ingest"])
+        self.run_partitions("01_ingest", work, partitions, total, _ingest_partition, {})
+        self.finish_partitions("01_ingest", work, total)
 
     def language(self) -> None:
-        ds = self.read_kept("01_ingest").map_batches(
-            langid.identify_languages, batch_format="pyarrow",
-            fn_kwargs={"include": list(self.cfg.languages.include), "min_confidence": self.cfg.languages.min_confidence})
-        self.write_stage("02_language", ds)
+        self.map_stage("02_language", "01_ingest", langid.identify_languages,
+                       {"include": list(self.cfg.languages.include), "min_confidence": self.cfg.languages.min_confidence})
 
     def filter(self) -> None:
-        chain = filters.build_filters(self.cfg.filters)
-        licenses = LicensePolicy(list(self.cfg.licenses.keep), self.cfg.licenses.unknown)
-        ds = self.read_kept("02_language").map_batches(filters.apply_filters, batch_format="pyarrow", fn_kwargs={"filters": chain, "licenses": licenses})
-        self.write_stage("03_filter", ds)
+        self.map_stage("03_filter", "02_language", filters.apply_filters, {
+            "filters": filters.build_filters(self.cfg.filters),
+            "licenses": LicensePolicy(list(self.cfg.licenses.keep), self.cfg.licenses.unknown)})
 
     def clean(self) -> None:
         """Secrets and personal data redacted, key files and benchmark solutions dropped (before dedup,
         so that two copies differing only in a leaked key still dedup)."""
         dc = self.cfg.decontamination
         decontaminator = Decontaminator(list(dc.benchmarks), dc.ngram, dc.threshold, dc.min_chars) if dc.benchmarks else None
-        ds = self.read_kept("03_filter").map_batches(clean.clean_batch, batch_format="pyarrow", fn_kwargs={
+        self.map_stage("04_clean", "03_filter", clean.clean_batch, {
             "redact_secrets": self.cfg.privacy.redact, "max_secret_fraction": self.cfg.privacy.max_secret_fraction,
             "decontaminator": decontaminator})
-        self.write_stage("04_clean", ds)
 
     def exact_dedup(self) -> None:
         ds = self.read_kept("04_clean")
@@ -161,14 +208,21 @@ class Build:
         self.write_stage("05_exact_dedup", ds)
 
     def near_dedup(self) -> None:
+        """Candidate pairs (LSH), then components, then the duplicates marked; the first two are kept
+        in the run under the stage's fingerprint, so a crash in a later step does not redo them."""
         near = self.cfg.dedup.near
+        if not near.enabled:
+            self.map_stage("06_near_dedup", "05_exact_dedup", _unchanged, {})
+            return
+        fingerprint = self.fingerprints["06_near_dedup"]
         clusters_path = self.run.stages / "06_near_dedup.clusters.parquet"
-        ds = self.read_kept("05_exact_dedup")
-        if near.enabled:
+        report_path = self.run.stages / "06_near_dedup.clusters.json"
+        edges_dir = self.run.root / "work" / "near_dedup_edges"
+        if not self.run.checkpoint_is(edges_dir, fingerprint):
             bands, rows = near_dedup.lsh_params(near.threshold, near.num_perm)
-            edges_dir = self.run.root / "work" / "near_dedup_edges"
             tmp = self.run.temp_for(edges_dir)
-            (ds.map_batches(near_dedup.band_rows, batch_format="pyarrow",
+            (self.read_kept("05_exact_dedup")
+               .map_batches(near_dedup.band_rows, batch_format="pyarrow",
                             fn_kwargs=dict(num_perm=near.num_perm, ngram=near.ngram, seed=near.seed, bands=bands, rows=rows,
                                            exact_jaccard=near.exact_jaccard))
                .groupby("band_key").map_groups(near_dedup.bucket_edges, batch_format="pyarrow",
@@ -176,17 +230,20 @@ class Build:
                .write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP))
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)
+            self.run.mark_checkpoint(edges_dir, fingerprint)
+        if not self.run.checkpoint_is(clusters_path, fingerprint):
             distributed = near.components == "distributed" or (
                 near.components == "auto" and _parquet_rows(edges_dir) > near.local_max_edges)
             if distributed:
                 self.distributed_components(edges_dir, clusters_path)
             self.clusters = ray.get(_components.remote(str(edges_dir), str(clusters_path), str(self.run.stage_dir("05_exact_dedup")),
                                                        distributed))
-            ds = ds.map_batches(_mark_near_duplicates, batch_format="pyarrow", fn_kwargs={"clusters_path": str(clusters_path)})
-        books = self.write_stage("06_near_dedup", ds)
-        if near.enabled:
-            books["clusters"] = self.clusters
-            self.write_stats(status="running")
+            self.run.write_json(report_path, self.clusters)
+            self.run.mark_checkpoint(clusters_path, fingerprint)
+        self.clusters = self.run.read_json(report_path)
+        books = self.map_stage("06_near_dedup", "05_exact_dedup", _mark_near_duplicates, {"clusters_path": str(clusters_path)})
+        books["clusters"] = self.clusters
+        self.write_stats(status="running")
 
     def distributed_components(self, edges_dir: Path, out_path: Path) -> None:
         """Iterated large-star / small-star over Ray shuffles until the edges stop changing; then each
@@ -200,8 +257,7 @@ class Build:
         self.echo(f"  {'components':<15} distributed large-star/small-star converged after {round_number} round(s)")
 
     def tag(self) -> None:
-        self.write_stage("07_tag", self.read_kept("06_near_dedup").map_batches(
-            tag.insert_tags, batch_format="pyarrow", fn_kwargs={"comment_sample": self.cfg.stats.comment_sample}))
+        self.map_stage("07_tag", "06_near_dedup", tag.insert_tags, {"comment_sample": self.cfg.stats.comment_sample})
 
     def train_tokenizer(self) -> None:
         tcfg = self.cfg.tokenizer
@@ -229,11 +285,9 @@ class Build:
                   f"({time.time() - t0:.1f}s)")
 
     def tokenize(self) -> None:
-        ds = self.read_kept("07_tag").map_batches(
-            _tokenize, batch_format="pyarrow", fn_kwargs={"tokenizer_path": str(self.run.tokenizer_path)}, batch_size=64)
-        self.write_stage("08_tokenize", ds)
+        self.map_stage("08_tokenize", "07_tag", _tokenize, {"tokenizer_path": str(self.run.tokenizer_path)})
 
-    def pack(self) -> list[dict]:
+    def pack(self) -> None:
         pcfg = self.cfg.packing
         row_length = pcfg.seq_length + 1
         tokens_ds = self.read_kept("08_tokenize")
@@ -255,27 +309,78 @@ class Build:
         shards = sorted(({**e, "tokens_by_language": json.loads(e["tokens_by_language"]),
                           "tokens_by_source": json.loads(e["tokens_by_source"])} for e in entries), key=lambda e: e["shard"])
         self.echo(f"  {'pack':<15} {sum(s['rows'] for s in shards):,} rows of {row_length:,} ids in {len(shards)} shard(s)")
-        return shards
+        self.shards = shards
+
+    def steps(self) -> list[tuple[str, Callable[[], object], object]]:
+        """(name, method, what of the config it depends on) in order; a fingerprint covers the config
+        part, the code version and the step before."""
+        cfg = self.cfg
+        bench_files = [_file_identity(p) for p in cfg.decontamination.benchmarks]
+        vocab_files = [_file_identity(p) for p in (cfg.tokenizer.vocab_file, cfg.tokenizer.merges_file) if p]
+        return [
+            ("01_ingest", self.ingest, [s.model_dump(mode="json") for s in cfg.sources]),
+            ("02_language", self.language, cfg.languages.model_dump(mode="json")),
+            ("03_filter", self.filter, [cfg.filters.model_dump(mode="json"), cfg.licenses.model_dump(mode="json")]),
+            ("04_clean", self.clean, [cfg.privacy.model_dump(mode="json"), cfg.decontamination.model_dump(mode="json"), bench_files]),
+            ("05_exact_dedup", self.exact_dedup, cfg.dedup.exact.model_dump(mode="json")),
+            ("06_near_dedup", self.near_dedup, cfg.dedup.near.model_dump(mode="json")),
+            ("07_tag", self.tag, cfg.stats.model_dump(mode="json")),
+            ("tokenizer", self.train_tokenizer, [cfg.tokenizer.model_dump(mode="json"), cfg.packing.seed, vocab_files,
+                                                 _version("tokenizers")]),
+            ("08_tokenize", self.tokenize, None),
+            ("pack", self.pack, [cfg.packing.model_dump(mode="json"), cfg.shards.model_dump(mode="json")]),
+        ]
+
+    def output_of(self, step: str) -> Path:
+        return {"tokenizer": self.run.tokenizer_path, "pack": self.run.shards}.get(step) or self.run.stage_dir(step)
 
     def run_all(self) -> dict:
         self.run.prepare()
-        self.write_stats(status="running")
-        try:
+        with self.run.lock():
+            if self.force:
+                self.run.forget()
+            self.state = self.run.read_state()
+            self.write_stats(status="running")
+            try:
+                self.ingest_plan = self.plan_ingest()
+                previous = self.ingest_plan[2]
+                for name, step, config in self.steps():
+                    self.fingerprints[name] = previous = _fingerprint([name, _version("codecorpus"), previous, config])
+                    done = self.state.get(name, {})
+                    if done.get("fingerprint") == previous and self.output_of(name).exists():
+                        self.books.update(done.get("books", {}))
+                        self.echo(f"  {name:<15} up to date (fingerprint {previous})")
+                        continue
+                    self.run_step(name, step)
+                    self.state[name] = {"fingerprint": previous, "books": {k: v for k, v in self.books.items() if k == name},
+                                        **({"shards": self.shards} if name == "pack" else {})}
+                    self.run.write_state(self.state)
+            except BaseException as exc:
+                self.write_stats(status="failed", extra={"error": f"{type(exc).__name__}: {exc}"[:2000]})
+                raise
+            manifest = self.manifest(self.ingest_plan[2], self.state["pack"]["shards"])
+            self.run.write_json(self.run.manifest_path, manifest)
+            self.write_stats(status="complete", extra={"tokens": manifest["tokens"]})
+            return manifest
+
+    def run_step(self, name: str, step: Callable[[], object]) -> None:
+        """Run one step; again (keeping its finished partitions) when Ray lost a node or worker under
+        it; a failed write becomes one line that says what to do."""
+        for attempt in range(1, STAGE_ATTEMPTS + 1):
             self.stage_started = time.time()
-            fingerprint = self.ingest()
-            for stage in (self.language, self.filter, self.clean, self.exact_dedup, self.near_dedup, self.tag,
-                          self.train_tokenizer, self.tokenize):
-                self.stage_started = time.time()
-                stage()
-            self.stage_started = time.time()
-            shards = self.pack()
-        except BaseException as exc:
-            self.write_stats(status="failed", extra={"error": f"{type(exc).__name__}: {exc}"[:2000]})
-            raise
-        manifest = self.manifest(fingerprint, shards)
-        self.run.write_json(self.run.manifest_path, manifest)
-        self.write_stats(status="complete", extra={"tokens": manifest["tokens"]})
-        return manifest
+            try:
+                step()
+                return
+            except Exception as exc:
+                lost = _lost_to_the_cluster(exc)
+                if lost and attempt < STAGE_ATTEMPTS:
+                    self.echo(f"  {name:<15} Ray lost part of the work ({lost}); running the step again, finished partitions kept")
+                    continue
+                write_error = _write_error(exc)
+                if write_error is not None:
+                    raise BuildError(f"step {name}: cannot write: {write_error}. The steps before it are complete and kept; "
+                                     f"fix that and run the same command again to resume") from exc
+                raise
 
     def manifest(self, fingerprint: str, shards: list[dict]) -> dict:
         tok = load_tokenizer(self.run.tokenizer_path)
@@ -306,8 +411,40 @@ class Build:
 
 
 # -- functions and classes that run on Ray workers ------------------------------------------------
+def _list_partitions(folders: pa.Table) -> pa.Table:
+    """The ingest partitions of some repository folders: their files listed, in chunks."""
+    rows = []
+    for folder in folders.to_pylist():
+        files = read_scraped.list_files(folder)
+        name = xxhash.xxh64_hexdigest(f"{folder['source']}\0{folder['repo']}\0{folder['repo_root']}".encode())
+        for k in range(0, max(1, len(files)), FILES_PER_PARTITION):
+            chunk = files[k:k + FILES_PER_PARTITION]
+            rows.append({"part": f"f-{name}-{k // FILES_PER_PARTITION:05d}", "payload": json.dumps({"files": chunk}),
+                         "fingerprint": str(sum(f["fingerprint"] for f in chunk) % (1 << 64))})
+    return pa.table({"part": pa.array([r["part"] for r in rows], pa.string()),
+                     "payload": pa.array([r["payload"] for r in rows], pa.large_string()),
+                     "fingerprint": pa.array([r["fingerprint"] for r in rows], pa.string())})
+
+
+def _unit_partition(unit: dict) -> dict:
+    name = xxhash.xxh64_hexdigest(f"{unit['source']}\0{unit['path']}\0{unit['row_group']}".encode())
+    return {"part": f"u-{name}", "payload": json.dumps({"unit": unit})}
+
+
+def _ingest_partition(payload: dict):
+    """The records of one ingest partition, as they are read."""
+    if "unit" in payload:
+        yield from sources.read_unit(pa.Table.from_pylist([payload["unit"]]))
+    elif payload["files"]:
+        yield read_scraped.read_files(pa.Table.from_pylist(payload["files"]))
+
+
+def _unchanged(batch: pa.Table) -> pa.Table:
+    return batch
+
+
 def _fingerprint_of(batch: pa.Table) -> pa.Table:
-    total = sum(batch.column("fingerprint").to_pylist()) % (1 << 64)
+    total = sum(int(v) for v in batch.column("fingerprint").to_pylist()) % (1 << 64)
     return pa.table({"fingerprint": [str(total)]})
 
 
@@ -345,6 +482,51 @@ def star_components(edges: ray.data.Dataset, max_rounds: int = 200) -> tuple[ray
             break
         previous = state
     return edges.groupby("v").map_groups(components.removed_of_star, batch_format="pyarrow"), round_number
+
+
+def _fingerprint(parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _file_identity(path: str) -> list:
+    """A file named by the config (benchmarks, vocabularies): path, size and modification time."""
+    try:
+        st = os.stat(Path(path).expanduser())
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [str(path), None]
+
+
+def _causes(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+
+
+def _lost_to_the_cluster(exc: BaseException) -> str | None:
+    """The name of the Ray failure (a dead node, worker or actor, a lost object) behind `exc`, if any."""
+    lost = (ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError,
+            ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.LocalRayletDiedError)
+    for cause in _causes(exc):
+        if isinstance(cause, lost):
+            return type(cause).__name__
+    return None
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def _write_error(exc: BaseException) -> str | None:
+    """'No space left on device (PATH)' when a full, read-only or failing disk is behind `exc`."""
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
+            where = f" ({cause.filename})" if cause.filename else ""
+            return f"{cause.strerror or os.strerror(cause.errno)}{where}"
+        if isinstance(cause, OSError) and "No space left on device" in str(cause):  # pyarrow's IOError carries no errno
+            return str(cause).strip().splitlines()[0][:300]
+    return None
 
 
 def _parquet_rows(folder: Path) -> int:

@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     run.prepare()
     print(f"codecorpus build {args.config} → {run.root}")
     init_ray(cfg, args.address)
-    manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8")).run_all()
+    manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force).run_all()
     print(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
           f"under {run.shards}")
     return 0
@@ -139,6 +139,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="build config (TOML)")
     p.add_argument("--out", help="run folder (default: runs/<config name>)")
     p.add_argument("--address", help="join a running Ray cluster: 'auto' or HOST:PORT (default: start a local Ray)")
+    p.add_argument("--force", action="store_true",
+                   help="run every step again (default: an existing run goes on: steps whose config and input are "
+                        "unchanged are skipped, a half-written stage keeps its finished partitions)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("stats", help="show the books and statistics of a run")

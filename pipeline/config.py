@@ -172,6 +172,7 @@ class RayConfig(_Section):
     num_cpus: int | None = Field(default=None, ge=1)
     object_store_memory: int | None = Field(default=None, ge=78_643_200)
     shuffle_partitions: int | None = Field(default=None, ge=1)
+    target_block_bytes: int | None = Field(default=None, ge=65_536)  # Ray Data's block size (the shards do not depend on it)
 
 
 class BuildConfig(_Section):

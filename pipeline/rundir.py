@@ -7,16 +7,22 @@
       shards/shard-NNNNN.arrow
       manifest.json        config, input fingerprint, package versions, per-stage books, shards
       stats.json           per-stage books, written after every stage (readable while a build runs)
+      state.json           each finished step's fingerprint and books: what the next build may skip
+      stages/NN_name.partial/   a stage being written: its finished partitions (kept by a crash)
+      work/                intermediate results (near-dedup candidate pairs), with their fingerprints
 
 A stage's output appears only when complete: it is written under a temporary name and renamed.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 
 class RunDirError(RuntimeError):
@@ -86,6 +92,46 @@ class RunDir:
 
     def read_json(self, path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def read_state(self) -> dict:
+        return self.read_json(self.state_path) if self.state_path.is_file() else {}
+
+    def write_state(self, state: dict) -> None:
+        self.write_json(self.state_path, state)
+
+    def forget(self) -> None:
+        """Make the next build start over: no step is up to date, no partition or checkpoint reused."""
+        self.state_path.unlink(missing_ok=True)
+        for leftover in [*self.stages.glob("*.partial"), *self.root.rglob("*.fingerprint")]:
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+
+    @staticmethod
+    def _mark(path: Path) -> Path:
+        return path.with_name(path.name + ".fingerprint")
+
+    def checkpoint_is(self, path: Path, fingerprint: str) -> bool:
+        """Whether `path` holds a finished intermediate result made under `fingerprint`."""
+        mark = self._mark(path)
+        return path.exists() and mark.is_file() and mark.read_text() == fingerprint
+
+    def mark_checkpoint(self, path: Path, fingerprint: str) -> None:
+        tmp = self._mark(path).with_suffix(".tmp")
+        tmp.write_text(fingerprint)
+        os.replace(tmp, self._mark(path))
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One build at a time per run folder (the lock goes with the process, even on kill -9)."""
+        with open(self.root / ".lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirError(f"another codecorpus build is running in {self.root}") from None
+            yield
 
     def is_run(self) -> bool:
         return self.stats_path.is_file() or self.manifest_path.is_file()

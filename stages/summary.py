@@ -53,6 +53,21 @@ def summarize(table: pa.Table) -> dict:
     return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments, "redactions": dict(redactions)}
 
 
+def combine(a: dict | None, b: dict) -> dict:
+    """Two block summaries as one (what a partition stores for the blocks it wrote)."""
+    if a is None:
+        return b
+    hist = {column: {part: [x + y for x, y in zip(a["hist"][column][part], b["hist"][column][part])] for part in ("in", "kept")}
+            for column in a["hist"] if column in b["hist"]}
+    hist.update({c: v for c, v in a["hist"].items() if c not in b["hist"]})
+    hist.update({c: v for c, v in b["hist"].items() if c not in a["hist"]})
+    return {"hist": hist, **{key: _add(a[key], b[key]) for key in ("n", "bytes", "comment_languages", "redactions")}}
+
+
+def _add(x: dict, y: dict) -> dict:
+    return {k: x.get(k, 0) + y.get(k, 0) for k in x.keys() | y.keys()}
+
+
 def merge(summaries: list[dict]) -> dict:
     """Merge block summaries into a stage's statistics: the books, by reason, source and language."""
     n: Counter = Counter()
