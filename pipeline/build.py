@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import platform
+import re
 import time
 from importlib import metadata
 from pathlib import Path
@@ -519,13 +520,14 @@ WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACC
 
 
 def _write_error(exc: BaseException) -> str | None:
-    """'No space left on device (PATH)' when a full, read-only or failing disk is behind `exc`."""
+    """'No space left on device: PATH' when a full, read-only or failing disk is behind `exc` (from a
+    Ray task only the message survives, hence the text is read too)."""
     for cause in _causes(exc):
         if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
-            where = f" ({cause.filename})" if cause.filename else ""
-            return f"{cause.strerror or os.strerror(cause.errno)}{where}"
-        if isinstance(cause, OSError) and "No space left on device" in str(cause):  # pyarrow's IOError carries no errno
-            return str(cause).strip().splitlines()[0][:300]
+            return f"{os.strerror(cause.errno)}" + (f": {cause.filename}" if cause.filename else "")
+        found = re.search(r"\[Errno (\d+)\] [^:\n]*(?:: '([^'\n]+)')?", str(cause))
+        if found and int(found.group(1)) in WRITE_ERRNOS:
+            return os.strerror(int(found.group(1))) + (f": {found.group(2)}" if found.group(2) else "")
     return None
 
 

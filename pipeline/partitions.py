@@ -59,9 +59,14 @@ def write_partition(tables: Iterable[pa.Table], final: str, schema: pa.Schema = 
         writer = writer or pq.ParquetWriter(tmp, schema)
         writer.add_key_value_metadata({SUMMARY_KEY: json.dumps(summary or summarize(schema.empty_table()))})
         writer.close()
-    except BaseException:
+    except BaseException as exc:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except OSError:
+                pass
+        if isinstance(exc, OSError) and exc.errno:  # name the file: pyarrow's message does not
+            raise OSError(exc.errno, os.strerror(exc.errno), tmp) from exc
         raise
     os.replace(tmp, final)
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -84,3 +86,50 @@ def make_repo_archive(path: Path, members: dict[str, bytes], symlinks: dict[str,
             info.type, info.linkname = tarfile.SYMTYPE, target
             tf.addfile(info)
     return path
+
+
+# -- the small real corpus the end-to-end tests build (once per session) --------------------------
+BUILD = """
+[[sources]]
+name = "scraped"
+paths = ["{repos}"]
+
+[tokenizer]
+vocab_size = 2048
+sample_bytes = 4_000_000
+
+[packing]
+seq_length = 512
+
+[shards]
+target_bytes = 262_144
+
+[ray]
+num_cpus = {cpus}
+"""
+
+def codecorpus(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    repos = make_scraped_tree(root / "repos")
+    return root, repos
+
+
+def build(root: Path, repos: Path, name: str, cpus: int, extra: str = "") -> Path:
+    cfg = root / f"{name}.toml"
+    cfg.write_text(BUILD.format(repos=repos, cpus=cpus) + extra)
+    codecorpus("build", str(cfg), "--out", str(root / name))
+    return root / name
+
+
+@pytest.fixture(scope="session")
+def run(corpus):
+    return build(*corpus, "run2", cpus=2)
+
+

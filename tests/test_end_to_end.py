@@ -7,31 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import STDLIB, make_scraped_tree
+from conftest import BUILD, STDLIB, build, codecorpus, make_scraped_tree
 from stages.pack import read_shard
 from stages.summary import books_balance
 from tokenizer.bpe import load_tokenizer
 
 pytestmark = pytest.mark.slow
-
-BUILD = """
-[[sources]]
-name = "scraped"
-paths = ["{repos}"]
-
-[tokenizer]
-vocab_size = 2048
-sample_bytes = 4_000_000
-
-[packing]
-seq_length = 512
-
-[shards]
-target_bytes = 262_144
-
-[ray]
-num_cpus = {cpus}
-"""
 
 TRAIN = """
 [model]
@@ -53,35 +34,11 @@ out_dir = "{out}"
 """
 
 
-def codecorpus(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    repos = make_scraped_tree(root / "repos")
-    return root, repos
-
-
-def build(root: Path, repos: Path, name: str, cpus: int, extra: str = "") -> Path:
-    cfg = root / f"{name}.toml"
-    cfg.write_text(BUILD.format(repos=repos, cpus=cpus) + extra)
-    codecorpus("build", str(cfg), "--out", str(root / name))
-    return root / name
-
-
-@pytest.fixture(scope="module")
-def run(corpus):
-    return build(*corpus, "run2", cpus=2)
-
-
 @pytest.fixture(scope="module")
 def run_one_cpu(corpus):
-    """One CPU, and near-dup components by distributed large-star/small-star rounds instead of union-find."""
-    return build(*corpus, "run1", cpus=1, extra='[dedup.near]\ncomponents = "distributed"\n')
+    """One CPU, small Ray blocks, and near-dup components by distributed large-star/small-star rounds
+    instead of union-find."""
+    return build(*corpus, "run1", cpus=1, extra='target_block_bytes = 65536\n[dedup.near]\ncomponents = "distributed"\n')
 
 
 def test_shards_load_and_decode(run):

@@ -1,0 +1,207 @@
+"""Builds that survive: kill -9 and resume, config changes, --force, a lost Ray node, a full disk.
+Every build here must give the same shards as the uninterrupted one (`run`, from conftest)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import BUILD, codecorpus
+
+pytestmark = pytest.mark.slow
+
+
+def shard_hashes(run: Path) -> list[str]:
+    return [s["sha256"] for s in json.loads((run / "manifest.json").read_text())["shards"]]
+
+
+def config(corpus, name: str, extra: str = "") -> Path:
+    root, repos = corpus
+    path = root / f"{name}.toml"
+    path.write_text(BUILD.format(repos=repos, cpus=2) + extra)
+    return path
+
+
+def wait_for(condition, proc: subprocess.Popen | None = None, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc is None or proc.poll() is None, "the build ended before the point it was to be killed at"
+        assert time.time() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+def parquet_parts(folder: Path) -> int:
+    return len(list(folder.glob("*.parquet"))) if folder.is_dir() else 0
+
+
+def build_and_kill(cfg: Path, out: Path, point, log: Path) -> str:
+    """Start a build, SIGKILL the driver when `point()` holds, and return what it printed. The local
+    Ray it started is killed too (as a machine's crash would), so that nothing leaks into later tests."""
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(out)],
+                                stdout=fh, stderr=subprocess.STDOUT)
+        wait_for(point, proc)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for child in family:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return log.read_text()
+
+
+def test_kill_minus_9_at_three_points_then_resume(corpus, run):
+    root, _ = corpus
+    cfg, out = config(corpus, "killed"), root / "killed"
+    stages = out / "stages"
+    points = {
+        "ingesting": lambda: parquet_parts(stages / "01_ingest.partial") >= 1,
+        "cleaning": lambda: parquet_parts(stages / "04_clean.partial") >= 1,
+        "near-dedup after its candidate pairs": lambda: (out / "work" / "near_dedup_edges.fingerprint").is_file(),
+    }
+    logs = [build_and_kill(cfg, out, point, root / f"killed-{i}.log") for i, point in enumerate(points.values())]
+    edges_written = (out / "work" / "near_dedup_edges.fingerprint").stat().st_mtime_ns
+    final = codecorpus("build", str(cfg), "--out", str(out)).stdout
+
+    assert shard_hashes(out) == shard_hashes(run)
+    # Each run went on from where the one before it was killed: finished steps skipped...
+    for step in ("01_ingest", "02_language", "03_filter"):
+        assert f"{step:<15} up to date" in logs[2]
+    for step in ("01_ingest", "02_language", "03_filter", "04_clean", "05_exact_dedup"):
+        assert f"{step:<15} up to date" in final
+    # ...a half-written stage kept its finished partitions, and near-dedup its candidate pairs.
+    assert "resuming:" in logs[1] + logs[2]
+    assert (out / "work" / "near_dedup_edges.fingerprint").stat().st_mtime_ns == edges_written
+    assert json.loads((out / "stats.json").read_text())["status"] == "complete"
+
+
+def test_a_config_change_reruns_what_follows_and_force_reruns_all(corpus, run):
+    root, _ = corpus
+    out = root / "changed"
+    shutil.copytree(run, out)
+    again = codecorpus("build", str(config(corpus, "same")), "--out", str(out)).stdout
+    assert again.count("up to date") == 10
+
+    changed = codecorpus("build", str(config(corpus, "changed", "[filters]\nmax_line_length = 120\n")), "--out", str(out)).stdout
+    for step in ("01_ingest", "02_language"):
+        assert f"{step:<15} up to date" in changed
+    for step in ("03_filter", "04_clean", "05_exact_dedup", "06_near_dedup", "07_tag", "08_tokenize"):
+        assert f"{step:<15} in " in changed
+    before = json.loads((run / "stats.json").read_text())["stages"]["03_filter"]["dropped"]
+    after = json.loads((out / "stats.json").read_text())["stages"]["03_filter"]["dropped"]
+    assert after.get("max_line_length", 0) > before.get("max_line_length", 0)
+
+    forced = codecorpus("build", str(config(corpus, "same")), "--out", str(out), "--force").stdout
+    assert "up to date" not in forced
+    assert shard_hashes(out) == shard_hashes(run)
+
+
+def test_a_full_disk_mid_stage_stops_clearly_and_resumes(corpus, run):
+    """The disk fills while stage 03 writes (its partition files land on /dev/full, which fails every
+    write with ENOSPC): the build stops with one line, 02 and the partitions already written stay,
+    and once there is space the same command finishes with the same shards."""
+    root, _ = corpus
+    cfg, out = config(corpus, "full"), root / "full"
+    partial = out / "stages" / "03_filter.partial"
+    planted: list[Path] = []
+
+    def fill_the_disk() -> None:
+        wait_for(lambda: (partial / "FINGERPRINT").is_file())
+        for upstream in sorted((out / "stages" / "02_language").glob("*.parquet")):
+            tmp = partial / f"{upstream.stem}.parquet.tmp"
+            try:
+                tmp.symlink_to("/dev/full")
+                planted.append(tmp)
+            except FileExistsError:
+                pass
+
+    filler = threading.Thread(target=fill_the_disk)
+    filler.start()
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    filler.join()
+    assert planted
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    message = proc.stderr.strip().splitlines()[-1]
+    assert message.startswith("codecorpus: error: step 03_filter: cannot write: ") and "No space left on device" in message
+    assert "run the same command again to resume" in message
+    state = json.loads((out / "state.json").read_text())
+    assert {"01_ingest", "02_language"} <= set(state) and "03_filter" not in state
+    assert json.loads((out / "stats.json").read_text())["status"] == "failed"
+
+    for link in planted:   # space again
+        link.unlink(missing_ok=True)
+    resumed = codecorpus("build", str(cfg), "--out", str(out)).stdout
+    assert f"{'02_language':<15} up to date" in resumed
+    assert shard_hashes(out) == shard_hashes(run)
+
+
+def test_output_folder_not_writable_fails_before_any_work(corpus, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(config(corpus, "nowhere")),
+                           "--out", str(blocker / "run")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"codecorpus: error: output folder {blocker / 'run'} is not writable: Not a directory"
+    assert "Ray" not in proc.stdout + proc.stderr and time.time() - started < 30
+
+
+def test_a_second_build_in_the_same_folder_is_refused(corpus, run, tmp_path):
+    import fcntl
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(config(corpus, "busy")), "--out", str(out)],
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith(f"another codecorpus build is running in {out}")
+
+
+def test_losing_a_ray_node_mid_stage(corpus, run):
+    """A real three-node Ray cluster (head + two workers); one worker node is killed while stage 02
+    runs. The build finishes on what is left, with the same shards."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from pipeline.build import Build, init_ray
+    from pipeline.config import load_config
+    from pipeline.rundir import RunDir
+
+    root, _ = corpus
+    cfg_path, out = config(corpus, "node-loss"), root / "node-loss"
+    ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    doomed = cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    lost = threading.Event()
+
+    def kill_a_node() -> None:
+        wait_for(lambda: parquet_parts(out / "stages" / "02_language.partial") >= 1)
+        cluster.remove_node(doomed, allow_graceful=False)
+        lost.set()
+
+    killer = threading.Thread(target=kill_a_node, daemon=True)
+    try:
+        cfg = load_config(cfg_path)
+        init_ray(cfg, cluster.address)
+        killer.start()
+        Build(cfg, RunDir(out), cfg_path.read_text()).run_all()
+        assert lost.is_set()
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert shard_hashes(out) == shard_hashes(run)
