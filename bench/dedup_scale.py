@@ -5,11 +5,14 @@ machine (standard library and site-packages `.py`, first 4 KB) with random edits
 document number: document i is file i mod F with a few lines changed, so each file yields a
 cluster of near-duplicates. The build's own near-dedup runs on them: batch MinHash signatures and
 band keys, a hash shuffle on the bucket key, star edges per bucket, then connected components by
-distributed large-star/small-star rounds. Each task reports its worker's peak RSS. Reported per
-size: wall time, documents/s, peak RSS of the busiest worker, files removed; then how time and
-memory grow between sizes, and the rate per core to extrapolate from.
+distributed large-star/small-star rounds. Memory: a sampler thread reads every Ray worker process
+(tasks and the shuffle's aggregator actors) twice a second — USS, the memory private to the process,
+and RSS, which also counts the object-store pages it has mapped — and the tasks that compute edges
+report their process's lifetime peak RSS. Reported per size: wall time, documents/s, the largest
+worker USS and RSS seen, files removed; then how time and memory grow between sizes, and the rate
+per core to extrapolate from. `--disk-shuffle` uses Ray Data's disk-based hash shuffle.
 
-    .venv/bin/python -m bench.dedup_scale [--sizes 100000,300000,1000000] [--cpus N]
+    .venv/bin/python -m bench.dedup_scale [--sizes 100000,300000,1000000] [--cpus N] [--disk-shuffle]
 """
 from __future__ import annotations
 
@@ -19,8 +22,11 @@ import resource
 import shutil
 import sysconfig
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 import pyarrow as pa
 import ray
@@ -64,11 +70,43 @@ def edges_with_rss(bucket: pa.Table) -> pa.Table:
     return out.append_column("rss_mb", pa.array([_rss_mb()] * out.num_rows, pa.float64()))
 
 
+class WorkerMemory:
+    """The largest USS and RSS of any Ray worker process (name `ray::…`) while it runs, in MB."""
+
+    def __init__(self, every: float = 0.5):
+        self.every, self.uss, self.rss, self.who = every, 0.0, 0.0, ""
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+
+    def sample(self) -> None:
+        while not self.stop.wait(self.every):
+            for proc in psutil.process_iter(["name"]):
+                try:
+                    name = " ".join(proc.cmdline()[:1])
+                    if not name.startswith("ray::") or "IDLE" in name:
+                        continue
+                    info = proc.memory_full_info()
+                except (psutil.Error, OSError):
+                    continue
+                if info.uss / 2**20 > self.uss:
+                    self.uss, self.who = info.uss / 2**20, name[:60]
+                self.rss = max(self.rss, info.rss / 2**20)
+
+    def __enter__(self) -> "WorkerMemory":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int) -> dict:
     bands, rows = near_dedup.lsh_params(0.7, 256)
     # a fixed share per shuffle partition (what `ray.shuffle_partitions` should be set to on a cluster)
     ray.data.DataContext.get_current().default_hash_shuffle_parallelism = max(2 * cpus, n // docs_per_partition)
     start = time.perf_counter()
+    memory = WorkerMemory().__enter__()
     docs = ray.data.range(n, override_num_blocks=max(4, n // 5000)).map_batches(
         make_docs, batch_format="numpy", batch_size=1000, fn_kwargs={"files": files})
     edges = (docs.map_batches(signature_rows, batch_format="pyarrow", fn_kwargs={"bands": bands, "rows": rows})
@@ -81,7 +119,9 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     removed_ds, rounds = star_components(pairs)
     removed = removed_ds.count()
     seconds = time.perf_counter() - start
-    return {"docs": n, "seconds": seconds, "rss_mb": max(peak_edges or 0.0, 0.0), "removed": removed, "rounds": rounds}
+    memory.__exit__()
+    return {"docs": n, "seconds": seconds, "rss_mb": max(peak_edges or 0.0, 0.0), "removed": removed, "rounds": rounds,
+            "worker_uss_mb": memory.uss, "worker_rss_mb": memory.rss, "largest": memory.who}
 
 
 def main() -> None:
@@ -89,6 +129,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,300000,1000000")
     parser.add_argument("--cpus", type=int, default=None)
     parser.add_argument("--docs-per-partition", type=int, default=2500)
+    parser.add_argument("--disk-shuffle", action="store_true", help="Ray Data's disk-based hash shuffle (ray.disk_shuffle)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     files = sorted(str(p) for root in dict.fromkeys((sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]))
@@ -96,20 +137,24 @@ def main() -> None:
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
+    ctx.use_disk_based_hash_shuffle = args.disk_shuffle
     cpus = int(ray.cluster_resources()["CPU"])
     work = Path(tempfile.mkdtemp(prefix="bench-dedup-scale-"))
-    print(f"{len(files):,} real base files; {cpus} CPUs")
+    print(f"{len(files):,} real base files; {cpus} CPUs; {'disk-based' if args.disk_shuffle else 'object-store'} hash shuffle")
     results = []
     try:
         for n in sizes:
             r = run(n, files, work, args.docs_per_partition, cpus)
             results.append(r)
             print(f"  {n:>9,} docs: {r['seconds']:7.1f} s  {n / r['seconds']:7.0f} docs/s  ({n / r['seconds'] / cpus:5.0f} per core)  "
-                  f"peak RSS of a worker {r['rss_mb']:6.0f} MB  removed {r['removed']:,}  component rounds {r['rounds']}")
+                  f"largest worker USS {r['worker_uss_mb']:6.0f} MB ({r['largest']}), RSS {r['worker_rss_mb']:6.0f} MB, "
+                  f"edge tasks' peak RSS {r['rss_mb']:6.0f} MB  removed {r['removed']:,}  component rounds {r['rounds']}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for a, b in zip(results, results[1:]):
-        print(f"  ×{b['docs'] / a['docs']:.1f} docs → ×{b['seconds'] / a['seconds']:.2f} time, ×{b['rss_mb'] / max(a['rss_mb'], 1):.2f} peak worker RSS")
+        print(f"  ×{b['docs'] / a['docs']:.1f} docs → ×{b['seconds'] / a['seconds']:.2f} time, "
+              f"×{b['worker_uss_mb'] / max(a['worker_uss_mb'], 1):.2f} largest worker USS, "
+              f"×{b['worker_rss_mb'] / max(a['worker_rss_mb'], 1):.2f} RSS, ×{b['rss_mb'] / max(a['rss_mb'], 1):.2f} edge tasks' peak RSS")
     rate = results[-1]["docs"] / results[-1]["seconds"] / cpus
     print(f"rate at the largest size: {rate:.0f} documents/s per core → 200M files on 1,000 cores ≈ "
           f"{200e6 / (rate * 1000) / 3600:.1f} h (documents of ≤ {DOC_BYTES} bytes; scale by the mean file size)")

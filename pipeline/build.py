@@ -72,6 +72,7 @@ def init_ray(cfg: BuildConfig, address: str | None) -> None:
     ctx.print_on_execution_start = False
     cpus = int(ray.cluster_resources().get("CPU", 1))
     ctx.default_hash_shuffle_parallelism = cfg.ray.shuffle_partitions or max(2, 2 * cpus)
+    ctx.use_disk_based_hash_shuffle = cfg.ray.disk_shuffle
     if cfg.ray.target_block_bytes:
         ctx.target_max_block_size = cfg.ray.target_block_bytes
 
@@ -209,15 +210,16 @@ class Build:
         self.write_stage("05_exact_dedup", ds)
 
     def near_dedup(self) -> None:
-        """Candidate pairs (LSH), then components, then the duplicates marked; the first two are kept
-        in the run under the stage's fingerprint, so a crash in a later step does not redo them."""
+        """Candidate pairs (LSH), components, the cluster report, then the duplicates marked. Pairs and
+        components are kept in the run under the stage's fingerprint, so a crash after them does not
+        redo them. Small graphs: union-find in one task and each marking task holds the removed ids;
+        large ones (`components`): large-star/small-star rounds and a Ray join, no process holds all."""
         near = self.cfg.dedup.near
         if not near.enabled:
             self.map_stage("06_near_dedup", "05_exact_dedup", _unchanged, {})
             return
         fingerprint = self.fingerprints["06_near_dedup"]
-        clusters_path = self.run.stages / "06_near_dedup.clusters.parquet"
-        report_path = self.run.stages / "06_near_dedup.clusters.json"
+        removed_dir = self.run.stages / "06_near_dedup.clusters"
         edges_dir = self.run.root / "work" / "near_dedup_edges"
         if not self.run.checkpoint_is(edges_dir, fingerprint):
             bands, rows = near_dedup.lsh_params(near.threshold, near.num_perm)
@@ -232,29 +234,44 @@ class Build:
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)
             self.run.mark_checkpoint(edges_dir, fingerprint)
-        if not self.run.checkpoint_is(clusters_path, fingerprint):
-            distributed = near.components == "distributed" or (
-                near.components == "auto" and _parquet_rows(edges_dir) > near.local_max_edges)
+        distributed = near.components == "distributed" or (
+            near.components == "auto" and _parquet_rows(edges_dir) > near.local_max_edges)
+        if not self.run.checkpoint_is(removed_dir, fingerprint):
+            tmp = self.run.temp_for(removed_dir)
             if distributed:
-                self.distributed_components(edges_dir, clusters_path)
-            self.clusters = ray.get(_components.remote(str(edges_dir), str(clusters_path), str(self.run.stage_dir("05_exact_dedup")),
-                                                       distributed))
-            self.run.write_json(report_path, self.clusters)
-            self.run.mark_checkpoint(clusters_path, fingerprint)
-        self.clusters = self.run.read_json(report_path)
-        books = self.map_stage("06_near_dedup", "05_exact_dedup", _mark_near_duplicates, {"clusters_path": str(clusters_path)})
+                self.distributed_components(edges_dir, tmp)
+            else:
+                ray.get(_local_components.remote(str(edges_dir), str(tmp)))
+            self.run.publish(tmp, removed_dir)
+            self.run.mark_checkpoint(removed_dir, fingerprint)
+        self.clusters = self.cluster_report(removed_dir)
+        if distributed:
+            removed = ray.data.read_parquet(str(removed_dir)).select_columns(["id", "survivor_id"]).rename_columns(
+                {"survivor_id": "removed_survivor"})
+            marked = self.read_kept("05_exact_dedup").join(
+                removed, join_type="left_outer", on=("id",),
+                num_partitions=ray.data.DataContext.get_current().default_hash_shuffle_parallelism)
+            books = self.write_stage("06_near_dedup", marked.map_batches(near_dedup.mark_joined, batch_format="pyarrow"))
+        else:
+            books = self.map_stage("06_near_dedup", "05_exact_dedup", _mark_near_duplicates, {"removed_dir": str(removed_dir)})
         books["clusters"] = self.clusters
         self.write_stats(status="running")
 
-    def distributed_components(self, edges_dir: Path, out_path: Path) -> None:
+    def cluster_report(self, removed_dir: Path) -> dict:
+        """Sizes and the largest clusters, summarised block by block; only those clusters are named."""
+        parts = (ray.data.read_parquet(str(removed_dir))
+                 .map_batches(_cluster_summary, batch_format="pyarrow").take_all())
+        report = near_dedup.merge_cluster_summaries([json.loads(p["summary"]) for p in parts])
+        ids = sorted({i for c in report["largest"] for i in [c["survivor"], *c["members"]]})
+        return near_dedup.name_clusters(report, ray.get(_names.remote(str(self.run.stage_dir("05_exact_dedup")), ids)))
+
+    def distributed_components(self, edges_dir: Path, out_dir: Path) -> None:
         """Iterated large-star / small-star over Ray shuffles until the edges stop changing; then each
-        component is a star around its survivor. Writes the removed files like `_components` does."""
+        component is a star around its survivor. Writes the removed files to `out_dir`."""
         pairs = ray.data.read_parquet(str(edges_dir)).map_batches(components.from_candidate_pairs, batch_format="pyarrow")
         removed, round_number = star_components(pairs)
-        tmp = self.run.temp_for(out_path.with_suffix(".d"))
-        removed.write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
-        tmp.mkdir(exist_ok=True)
-        self.run.publish(tmp, out_path.with_suffix(".d"))
+        removed.write_parquet(str(out_dir), min_rows_per_file=ROWS_PER_ROW_GROUP)
+        out_dir.mkdir(exist_ok=True)
         self.echo(f"  {'components':<15} distributed large-star/small-star converged after {round_number} round(s)")
 
     def tag(self) -> None:
@@ -346,7 +363,7 @@ class Build:
                 self.ingest_plan = self.plan_ingest()
                 previous = self.ingest_plan[2]
                 for name, step, config in self.steps():
-                    self.fingerprints[name] = previous = _fingerprint([name, _version("codecorpus"), previous, config])
+                    self.fingerprints[name] = previous = _fingerprint([name, code_version(), previous, config])
                     done = self.state.get(name, {})
                     if done.get("fingerprint") == previous and self.output_of(name).exists():
                         self.books.update(done.get("books", {}))
@@ -485,6 +502,20 @@ def star_components(edges: ray.data.Dataset, max_rounds: int = 200) -> tuple[ray
     return edges.groupby("v").map_groups(components.removed_of_star, batch_format="pyarrow"), round_number
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the code that makes the records (stages, tokenizer, the build): a new version of
+    codecorpus re-runs the steps of an existing run instead of mixing outputs of two versions."""
+    import stages as stages_pkg
+    import tokenizer as tokenizer_pkg
+
+    digest = hashlib.sha256()
+    roots = [Path(stages_pkg.__file__).parent, Path(tokenizer_pkg.__file__).parent]
+    for path in sorted(p for root in roots for p in root.glob("*.py")) + [Path(__file__), Path(__file__).with_name("partitions.py")]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _fingerprint(parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -538,28 +569,28 @@ def _parquet_rows(folder: Path) -> int:
 
 
 @ray.remote
-def _components(edges_dir: str, out_path: str, records_dir: str, distributed: bool = False) -> dict:
-    """Connected components of the candidate pairs → the removed files and their survivors, written to
-    `out_path`; returns the cluster report for the statistics. `local`: union-find in this one task;
-    `distributed`: the removed files were already computed by the Ray rounds (in `out_path`.d/)."""
-    import pyarrow.dataset as pads
+def _local_components(edges_dir: str, out_dir: str) -> None:
+    """Connected components of all candidate pairs by union-find in this one task (small graphs):
+    the removed files and their survivors, written to `out_dir`."""
     import pyarrow.parquet as pq
 
-    if distributed:
-        parts = sorted(Path(out_path).with_suffix(".d").glob("*.parquet"))
-        removed = pa.concat_tables([pq.read_table(f) for f in parts]) if parts else components.REMOVED.empty_table()
-        removed = removed.sort_by([("id", "ascending")])
-    else:
-        files = sorted(Path(edges_dir).glob("*.parquet"))
-        edges = pa.concat_tables([pq.read_table(f) for f in files]) if files else near_dedup.EDGE_SCHEMA.empty_table()
-        removed = near_dedup.cluster_survivors(edges.select(near_dedup.EDGE_SCHEMA.names))
-    tmp = out_path + ".tmp"
-    pq.write_table(removed, tmp)
-    os.replace(tmp, out_path)
-    wanted = pa.array(sorted(set(removed.column("id").to_pylist()) | set(removed.column("survivor_id").to_pylist())), pa.string())
-    names = pads.dataset(records_dir, format="parquet").to_table(
-        columns=["id", "repo", "path"], filter=pc.field("id").isin(wanted))
-    return near_dedup.cluster_report(removed, names)
+    files = sorted(Path(edges_dir).glob("*.parquet"))
+    edges = pa.concat_tables([pq.read_table(f) for f in files]) if files else near_dedup.EDGE_SCHEMA.empty_table()
+    removed = near_dedup.cluster_survivors(edges.select(near_dedup.EDGE_SCHEMA.names))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    pq.write_table(removed, str(Path(out_dir) / "removed.parquet"))
+
+
+def _cluster_summary(removed: pa.Table) -> pa.Table:
+    return pa.table({"summary": [json.dumps(near_dedup.cluster_summary(removed))]})
+
+
+@ray.remote
+def _names(records_dir: str, ids: list[str]) -> pa.Table:
+    import pyarrow.dataset as pads
+
+    return pads.dataset(records_dir, format="parquet").to_table(
+        columns=["id", "repo", "path"], filter=pc.field("id").isin(pa.array(ids, pa.string())))
 
 
 # Plain tasks rather than actor pools: an actor holds its CPU for the whole stage, which starves
@@ -567,9 +598,9 @@ def _components(edges_dir: str, out_path: str, records_dir: str, distributed: bo
 # the file's identity so a new build's file is never mistaken for an old one.
 @functools.lru_cache(maxsize=4)
 def _load_removed(path: str, _identity: tuple) -> frozenset:
-    import pyarrow.parquet as pq
+    import pyarrow.dataset as pads
 
-    return frozenset(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+    return frozenset(pads.dataset(path, format="parquet").to_table(columns=["id"]).column("id").to_pylist())
 
 
 @functools.lru_cache(maxsize=4)
@@ -582,8 +613,8 @@ def _identity(path: str) -> tuple:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _mark_near_duplicates(batch: pa.Table, clusters_path: str) -> pa.Table:
-    return near_dedup.mark_near_duplicates(batch, _load_removed(clusters_path, _identity(clusters_path)))
+def _mark_near_duplicates(batch: pa.Table, removed_dir: str) -> pa.Table:
+    return near_dedup.mark_near_duplicates(batch, _load_removed(removed_dir, _identity(removed_dir)))
 
 
 def _tokenize(batch: pa.Table, tokenizer_path: str) -> pa.Table:

@@ -173,6 +173,7 @@ class RayConfig(_Section):
     object_store_memory: int | None = Field(default=None, ge=78_643_200)
     shuffle_partitions: int | None = Field(default=None, ge=1)
     target_block_bytes: int | None = Field(default=None, ge=65_536)  # Ray Data's block size (the shards do not depend on it)
+    disk_shuffle: bool = False  # Ray Data's disk-based hash shuffle for dedup and packing (bounded memory)
 
 
 class BuildConfig(_Section):

@@ -80,6 +80,21 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
             flow.add_row(lang, *cells)
         console.print(flow)
 
+    dedup = [s for s in ("05_exact_dedup", "06_near_dedup") if s in stages]
+    if dedup:
+        removed = _table("Duplicates removed, per source and per language (files, % of those in)",
+                         ["", *(s.split("_", 1)[1].replace("_", " ") for s in dedup)])
+        for group in ("by_source", "by_language"):
+            keys = sorted({k for s in dedup for k in stages[s].get(group, {})})
+            for key in keys:
+                cells = []
+                for s_name in dedup:
+                    v = stages[s_name].get(group, {}).get(key, {})
+                    gone = v.get("in", 0) - v.get("kept", 0) - v.get("quarantined", 0)
+                    cells.append(f"{gone:,} ({100 * gone / v['in']:.1f}%)" if v.get("in") else "-")
+                removed.add_row(("source " if group == "by_source" else "") + key, *cells)
+        console.print(removed)
+
     clusters = stages.get("06_near_dedup", {}).get("clusters")
     if clusters:
         console.print(f"[bold]Near-duplicate clusters:[/bold] {clusters['clusters']:,} clusters, {clusters['removed']:,} files removed; "

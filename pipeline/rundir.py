@@ -2,7 +2,7 @@
 
     RUN/
       stages/NN_name/      each stage's records (Parquet), kept + dropped + quarantined, with reasons
-      stages/06_near_dedup.clusters.parquet   removed near-duplicates and the file each one duplicates
+      stages/06_near_dedup.clusters/   removed near-duplicates and the file each one duplicates
       tokenizer/tokenizer.json
       shards/shard-NNNNN.arrow
       manifest.json        config, input fingerprint, package versions, per-stage books, shards

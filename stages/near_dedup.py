@@ -20,7 +20,7 @@ from datasketch.lsh import _optimal_param
 from datasketch.minhash import _SCHEME_LEGACY, _SCHEME_WIDTHS, _fmix
 from datasketch.minhash import _max_hash as _MAX_HASH, _mersenne_prime as _MERSENNE_PRIME
 
-from stages.records import mark
+from stages.records import RECORD_SCHEMA, mark
 
 _CODE_TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -202,26 +202,44 @@ def mark_near_duplicates(batch: pa.Table, removed_ids: set[str]) -> pa.Table:
     return mark(batch, reasons)
 
 
-def cluster_report(removed: pa.Table, names: pa.Table, top: int = 10, samples: int = 3) -> dict:
-    """Cluster count and size histogram, and the largest clusters with their survivor and sample members.
-
-    `removed` comes from `cluster_survivors`; `names` maps the ids of those clusters to repo and path.
-    """
-    sizes: dict[str, int] = {}
-    members: dict[str, list[str]] = {}
+def cluster_summary(removed: pa.Table, top: int = 10, samples: int = 3) -> dict:
+    """A mergeable summary of some removed files (rows of `cluster_survivors`: id, survivor_id,
+    cluster_size) — any subset of rows, so it can be computed block by block. Clusters of size s
+    contribute s − 1 rows, hence the histogram from row counts; a globally largest cluster is among
+    the largest of every block holding its rows, hence top-k per block."""
+    rows_by_size: dict[str, int] = {}
+    members: dict[str, tuple[int, list[str]]] = {}
     for rid, survivor, size in zip(*(removed.column(c).to_pylist() for c in ("id", "survivor_id", "cluster_size"))):
-        sizes[survivor] = size
-        members.setdefault(survivor, []).append(rid)
-    histogram: dict[int, int] = {}
-    for size in sizes.values():
-        histogram[size] = histogram.get(size, 0) + 1
+        rows_by_size[str(size)] = rows_by_size.get(str(size), 0) + 1
+        members.setdefault(survivor, (size, []))[1].append(rid)
+    largest = sorted(members, key=lambda s: (-members[s][0], s))[:top]
+    return {"removed": removed.num_rows, "rows_by_size": rows_by_size,
+            "largest": [{"size": members[s][0], "survivor": s, "members": sorted(members[s][1])[:samples]} for s in largest]}
+
+
+def merge_cluster_summaries(parts: list[dict], top: int = 10, samples: int = 3) -> dict:
+    """The cluster report: cluster count, size histogram, the largest clusters with sample members (ids)."""
+    rows_by_size: dict[int, int] = {}
+    largest: dict[str, dict] = {}
+    for part in parts:
+        for size, n in part["rows_by_size"].items():
+            rows_by_size[int(size)] = rows_by_size.get(int(size), 0) + n
+        for c in part["largest"]:
+            seen = largest.setdefault(c["survivor"], {"size": c["size"], "survivor": c["survivor"], "members": []})
+            seen["members"] = sorted(seen["members"] + c["members"])[:samples]
+    histogram = {str(size): n // (size - 1) for size, n in sorted(rows_by_size.items())}
+    return {"clusters": sum(histogram.values()), "removed": sum(p["removed"] for p in parts), "size_histogram": histogram,
+            "largest": sorted(largest.values(), key=lambda c: (-c["size"], c["survivor"]))[:top]}
+
+
+def name_clusters(report: dict, names: pa.Table) -> dict:
+    """The report with ids replaced by `repo/path` (`names`: id, repo, path of those ids)."""
     where = {i: f"{r}/{p}" for i, r, p in zip(*(names.column(c).to_pylist() for c in ("id", "repo", "path")))}
-    largest = sorted(sizes, key=lambda s: (-sizes[s], s))[:top]
-    return {
-        "clusters": len(sizes),
-        "removed": removed.num_rows,
-        "size_histogram": {str(k): v for k, v in sorted(histogram.items())},
-        "largest": [{"size": sizes[s], "survivor": where.get(s, s),
-                     "members": [where.get(m, m) for m in sorted(members[s], key=lambda m: where.get(m, m))[:samples]]}
-                    for s in largest],
-    }
+    return {**report, "largest": [{"size": c["size"], "survivor": where.get(c["survivor"], c["survivor"]),
+                                   "members": sorted(where.get(m, m) for m in c["members"])} for c in report["largest"]]}
+
+
+def mark_joined(batch: pa.Table) -> pa.Table:
+    """Records left-joined with the removed ids (column `removed_survivor`, null when not removed)."""
+    reasons = ["near_duplicate" if s is not None else None for s in batch.column("removed_survivor").to_pylist()]
+    return mark(batch.select([c for c in RECORD_SCHEMA.names if c in batch.column_names]), reasons)

@@ -172,3 +172,30 @@ def test_survivor_rule_prefers_priority_then_a_permissive_license():
     unknown = new_record("a", "aa", "x.py", 0)["rank_key"]
     other_source = new_record("b", "aa", "x.py", 1, license="mit")["rank_key"]
     assert sorted([other_source, unknown, gpl, mit]) == [mit, unknown, gpl, other_source]
+
+
+def test_cluster_report_from_any_blocks_equals_the_whole():
+    """The cluster report is summarised block by block (no task holds every removed file): any split
+    of the removed rows gives the same counts, histogram and largest clusters as the whole."""
+    from stages.near_dedup import cluster_summary, merge_cluster_summaries
+    rng = np.random.default_rng(11)
+    n = 400
+    ids = [f"id{i:03d}" for i in range(n)]
+    ranks = [rank_key(0, "r", f"p{i:03d}.py") for i in range(n)]
+    a, b = rng.integers(0, n, 300), rng.integers(0, n, 300)
+    pairs = [(i, j) for i, j in zip(a.tolist(), b.tolist()) if i != j]
+    removed = cluster_survivors(pa.table({"id": [ids[i] for i, _ in pairs], "rank_key": [ranks[i] for i, _ in pairs],
+                                          "other_id": [ids[j] for _, j in pairs], "other_rank_key": [ranks[j] for _, j in pairs]}))
+    whole = merge_cluster_summaries([cluster_summary(removed, top=5)], top=5)
+    sizes = {}
+    for survivor, size in zip(removed.column("survivor_id").to_pylist(), removed.column("cluster_size").to_pylist()):
+        sizes[survivor] = size
+    assert whole["clusters"] == len(sizes) and whole["removed"] == removed.num_rows
+    assert sum(int(s) * c for s, c in whole["size_histogram"].items()) == removed.num_rows + len(sizes)
+    assert [c["size"] for c in whole["largest"]] == sorted(sizes.values(), reverse=True)[:5]
+    for trial in range(5):
+        order = rng.permutation(removed.num_rows)
+        cuts = sorted(rng.choice(np.arange(1, removed.num_rows), size=6, replace=False).tolist())
+        shuffled = removed.take(pa.array(order))
+        blocks = [shuffled.slice(lo, hi - lo) for lo, hi in zip([0, *cuts], [*cuts, removed.num_rows])]
+        assert merge_cluster_summaries([cluster_summary(blk, top=5) for blk in blocks], top=5) == whole

@@ -1,5 +1,6 @@
 """build → stats → train on a small real corpus (stdlib packages as scraped repositories), on real Ray."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,9 @@ def test_books_balance_and_duplicates_are_removed(run):
             assert nxt["in"] == b["kept"]
     table = codecorpus("stats", str(run)).stdout
     assert "06_near_dedup" in table and "NO" not in table
+    removed = stages["05_exact_dedup"]["in"] - stages["05_exact_dedup"]["kept"]
+    assert "Duplicates removed, per source and per language" in table
+    assert re.search(rf"source scraped\s*│\s*{removed:,} \({100 * removed / stages['05_exact_dedup']['in']:.1f}%\)", table)
 
 
 def test_train_from_the_shards(run, tmp_path):
