@@ -5,7 +5,8 @@ machine (standard library and site-packages `.py`, first 4 KB) with random edits
 document number: document i is file i mod F with a few lines changed, so each file yields a
 cluster of near-duplicates. The build's own near-dedup runs on them: batch MinHash signatures and
 band keys, a hash shuffle on the bucket key, star edges per bucket, then connected components by
-distributed large-star/small-star rounds. Memory: a sampler thread reads every Ray worker process
+distributed large-star/small-star rounds, and the marking: every document (text included) left-joined
+with the removed ids. Memory: a sampler thread reads every Ray worker process
 (tasks and the shuffle's aggregator actors) twice a second — USS, the memory private to the process,
 and RSS, which also counts the object-store pages it has mapped — and the tasks that compute edges
 report their process's lifetime peak RSS. Reported per size: wall time, documents/s, the largest
@@ -29,6 +30,7 @@ from pathlib import Path
 import psutil
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 import ray.data
 
@@ -101,6 +103,10 @@ class WorkerMemory:
         self.thread.join()
 
 
+def _removed_only(batch: pa.Table) -> pa.Table:
+    return batch.filter(pc.is_valid(batch.column("survivor_id"))).select(["id"])
+
+
 def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int) -> dict:
     bands, rows = near_dedup.lsh_params(0.7, 256)
     # a fixed share per shuffle partition (what `ray.shuffle_partitions` should be set to on a cluster)
@@ -117,7 +123,14 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     pairs = ray.data.read_parquet(str(edges_dir)).drop_columns(["rss_mb"]).map_batches(
         components.from_candidate_pairs, batch_format="pyarrow")
     removed_ds, rounds = star_components(pairs)
-    removed = removed_ds.count()
+    removed_dir = work / f"removed-{n}"
+    removed_ds.write_parquet(str(removed_dir))
+    # the marking, as the build does it on large graphs: every document left-joined with the removed ids
+    marked = (docs.select_columns(["id", "text"])
+                  .join(ray.data.read_parquet(str(removed_dir)).select_columns(["id", "survivor_id"]), join_type="left_outer",
+                        on=("id",), num_partitions=ray.data.DataContext.get_current().default_hash_shuffle_parallelism)
+                  .map_batches(_removed_only, batch_format="pyarrow"))
+    removed = marked.count()
     seconds = time.perf_counter() - start
     memory.__exit__()
     return {"docs": n, "seconds": seconds, "rss_mb": max(peak_edges or 0.0, 0.0), "removed": removed, "rounds": rounds,

@@ -82,7 +82,7 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
 
     dedup = [s for s in ("05_exact_dedup", "06_near_dedup") if s in stages]
     if dedup:
-        removed = _table("Duplicates removed, per source and per language (files, % of those in)",
+        removed = _table("Duplicates removed (files, % of those in)",
                          ["", *(s.split("_", 1)[1].replace("_", " ") for s in dedup)])
         for group in ("by_source", "by_language"):
             keys = sorted({k for s in dedup for k in stages[s].get(group, {})})

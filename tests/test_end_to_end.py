@@ -91,7 +91,7 @@ def test_books_balance_and_duplicates_are_removed(run):
     table = codecorpus("stats", str(run)).stdout
     assert "06_near_dedup" in table and "NO" not in table
     removed = stages["05_exact_dedup"]["in"] - stages["05_exact_dedup"]["kept"]
-    assert "Duplicates removed, per source and per language" in table
+    assert "Duplicates removed (files, % of those in)" in table
     assert re.search(rf"source scraped\s*│\s*{removed:,} \({100 * removed / stages['05_exact_dedup']['in']:.1f}%\)", table)
 
 
