@@ -77,8 +77,16 @@ class WorkerMemory:
 
     def __init__(self, every: float = 0.5):
         self.every, self.uss, self.rss, self.who = every, 0.0, 0.0, ""
+        self.phase, self.uss_by_phase, self.seconds_by_phase = "", {}, {}
+        self.phase_started = time.perf_counter()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.sample, daemon=True)
+
+    def enter(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.phase:
+            self.seconds_by_phase[self.phase] = now - self.phase_started
+        self.phase, self.phase_started = phase, now
 
     def sample(self) -> None:
         while not self.stop.wait(self.every):
@@ -92,6 +100,7 @@ class WorkerMemory:
                     continue
                 if info.uss / 2**20 > self.uss:
                     self.uss, self.who = info.uss / 2**20, name[:60]
+                self.uss_by_phase[self.phase] = max(self.uss_by_phase.get(self.phase, 0.0), info.uss / 2**20)
                 self.rss = max(self.rss, info.rss / 2**20)
 
     def __enter__(self) -> "WorkerMemory":
@@ -113,6 +122,7 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     ray.data.DataContext.get_current().default_hash_shuffle_parallelism = max(2 * cpus, n // docs_per_partition)
     start = time.perf_counter()
     memory = WorkerMemory().__enter__()
+    memory.enter("candidate pairs")
     docs = ray.data.range(n, override_num_blocks=max(4, n // 5000)).map_batches(
         make_docs, batch_format="numpy", batch_size=1000, fn_kwargs={"files": files})
     edges = (docs.map_batches(signature_rows, batch_format="pyarrow", fn_kwargs={"bands": bands, "rows": rows})
@@ -120,21 +130,26 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     edges_dir = work / f"edges-{n}"
     edges.write_parquet(str(edges_dir))
     peak_edges = ray.data.read_parquet(str(edges_dir)).max("rss_mb") if any(edges_dir.glob("*.parquet")) else 0.0
+    candidates = ray.data.read_parquet(str(edges_dir)).count()
+    memory.enter("components")
     pairs = ray.data.read_parquet(str(edges_dir)).drop_columns(["rss_mb"]).map_batches(
         components.from_candidate_pairs, batch_format="pyarrow")
     removed_ds, rounds = star_components(pairs)
     removed_dir = work / f"removed-{n}"
     removed_ds.write_parquet(str(removed_dir))
     # the marking, as the build does it on large graphs: every document left-joined with the removed ids
+    memory.enter("marking")
     marked = (docs.select_columns(["id", "text"])
                   .join(ray.data.read_parquet(str(removed_dir)).select_columns(["id", "survivor_id"]), join_type="left_outer",
                         on=("id",), num_partitions=ray.data.DataContext.get_current().default_hash_shuffle_parallelism)
                   .map_batches(_removed_only, batch_format="pyarrow"))
     removed = marked.count()
     seconds = time.perf_counter() - start
+    memory.enter("")
     memory.__exit__()
     return {"docs": n, "seconds": seconds, "rss_mb": max(peak_edges or 0.0, 0.0), "removed": removed, "rounds": rounds,
-            "worker_uss_mb": memory.uss, "worker_rss_mb": memory.rss, "largest": memory.who}
+            "worker_uss_mb": memory.uss, "worker_rss_mb": memory.rss, "largest": memory.who, "candidates": candidates,
+            "phases": {k: (memory.seconds_by_phase.get(k, 0.0), memory.uss_by_phase.get(k, 0.0)) for k in memory.seconds_by_phase}}
 
 
 def main() -> None:
@@ -161,7 +176,9 @@ def main() -> None:
             results.append(r)
             print(f"  {n:>9,} docs: {r['seconds']:7.1f} s  {n / r['seconds']:7.0f} docs/s  ({n / r['seconds'] / cpus:5.0f} per core)  "
                   f"largest worker USS {r['worker_uss_mb']:6.0f} MB ({r['largest']}), RSS {r['worker_rss_mb']:6.0f} MB, "
-                  f"edge tasks' peak RSS {r['rss_mb']:6.0f} MB  removed {r['removed']:,}  component rounds {r['rounds']}")
+                  f"edge tasks' peak RSS {r['rss_mb']:6.0f} MB  candidate pairs {r['candidates']:,}  removed {r['removed']:,}  "
+                  f"component rounds {r['rounds']}")
+            print("      " + "; ".join(f"{k}: {t:.1f} s, largest worker USS {m:.0f} MB" for k, (t, m) in r["phases"].items()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for a, b in zip(results, results[1:]):
