@@ -162,7 +162,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     files = sorted(str(p) for root in dict.fromkeys((sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]))
                    for p in Path(root).rglob("*.py") if 2048 <= p.stat().st_size)
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.use_disk_based_hash_shuffle = args.disk_shuffle

@@ -49,9 +49,13 @@ STAGE_ATTEMPTS = 3            # a stage that loses a node or worker is run again
 
 
 def init_ray(cfg: BuildConfig, address: str | None) -> None:
-    """Start a local Ray (CPUs from config, else all) or join a running cluster."""
+    """Start a local Ray (CPUs from config, else all) or join a running cluster (--address, else RAY_ADDRESS).
+
+    Without an address the build always starts its own Ray: Ray would otherwise attach to whatever cluster
+    /tmp/ray/ray_current_cluster names (a `ray start` or test cluster left on the machine)."""
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     if address:
         import pipeline as pipeline_pkg
@@ -66,7 +70,7 @@ def init_ray(cfg: BuildConfig, address: str | None) -> None:
                     if "auth" in str(exc).lower() else "")
             raise BuildError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[-1][:300]}{hint}") from None
     else:
-        ray.init(num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
+        ray.init(address="local", num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False

@@ -138,7 +138,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build a corpus: ingest → filter → dedup → tag → tokenize → shards")
     p.add_argument("config", help="build config (TOML)")
     p.add_argument("--out", help="run folder (default: runs/<config name>)")
-    p.add_argument("--address", help="join a running Ray cluster: 'auto' or HOST:PORT (default: start a local Ray)")
+    p.add_argument("--address", help="join a running Ray cluster: 'auto' or HOST:PORT (default: $RAY_ADDRESS if set, else start a local Ray)")
     p.add_argument("--force", action="store_true",
                    help="run every step again (default: an existing run goes on: steps whose config and input are "
                         "unchanged are skipped, a half-written stage keeps its finished partitions)")

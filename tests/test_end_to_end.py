@@ -63,7 +63,7 @@ def test_ray_data_reads_the_shards(run):
     script = (
         "import sys, numpy as np, ray\n"
         "from pipeline.shards import read_shards\n"
-        "ray.init(num_cpus=1, include_dashboard=False)\n"
+        "ray.init(address='local', num_cpus=1, include_dashboard=False)\n"
         "rows = np.concatenate([b['input_ids'] for b in read_shards(sys.argv[1]).iter_batches(batch_size=256, batch_format='numpy')])\n"
         "np.save(sys.argv[2], rows)\n")
     out = run / "ray_rows.npy"
