@@ -7,10 +7,10 @@ cluster of near-duplicates. The build's own near-dedup runs on them: batch MinHa
 band keys, a hash shuffle on the bucket key, star edges per bucket, then connected components by
 distributed large-star/small-star rounds, and the marking: every document (text included) left-joined
 with the removed ids. Memory: a sampler thread reads every Ray worker process
-(tasks and the shuffle's aggregator actors) twice a second — USS, the memory private to the process,
-and RSS, which also counts the object-store pages it has mapped — and the tasks that compute edges
-report their process's lifetime peak RSS. Reported per size: wall time, documents/s, the largest
-worker USS and RSS seen, files removed; then how time and memory grow between sizes, and the rate
+(tasks and the shuffle's aggregator actors) twice a second — its own private memory, and apart from
+it the object-store pages it has touched (see WorkerMemory) — and the tasks that compute edges
+report their process's lifetime peak RSS. Reported per size and per phase: wall time, documents/s,
+the largest worker's own memory and object-store pages, files removed; then how time and memory grow between sizes, and the rate
 per core to extrapolate from. `--disk-shuffle` uses Ray Data's disk-based hash shuffle.
 
     .venv/bin/python -m bench.dedup_scale [--sizes 100000,300000,1000000] [--cpus N] [--disk-shuffle]
@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
-from pipeline.build import star_components
+from pipeline.build import by_key, star_components
 from stages import components, near_dedup
 
 DOC_BYTES = 4096
@@ -73,11 +73,20 @@ def edges_with_rss(bucket: pa.Table) -> pa.Table:
 
 
 class WorkerMemory:
-    """The largest USS and RSS of any Ray worker process (name `ray::…`) while it runs, in MB."""
+    """The largest memory of any Ray worker process (name `ray::…`) while it runs, in MB, sampled twice a
+    second and split the way /proc/PID/smaps allows: the process's own private memory (heap, Arrow
+    buffers, Python objects) and the pages of Ray's shared-memory object store it has touched. Linux
+    counts a shared page touched by one process only as that process's "private" (USS) memory, so a
+    worker that wrote many blocks into the object store shows them in its USS although they belong to
+    the store (bounded by `object_store_memory`, spilled to disk beyond it)."""
 
     def __init__(self, every: float = 0.5):
-        self.every, self.uss, self.rss, self.who = every, 0.0, 0.0, ""
-        self.phase, self.uss_by_phase, self.seconds_by_phase = "", {}, {}
+        self.every, self.own, self.store, self.rss, self.who = every, 0.0, 0.0, 0.0, ""
+        self.phase, self.own_by_phase, self.store_by_phase, self.who_by_phase, self.seconds_by_phase = "", {}, {}, {}, {}
+        # the growth of a process's own memory while one task runs (a reused worker keeps what earlier
+        # tasks left in its heap; the growth is what the task itself added)
+        self.task_low: dict[tuple[int, str], float] = {}
+        self.growth, self.growth_who, self.growth_by_phase = 0.0, "", {}
         self.phase_started = time.perf_counter()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.sample, daemon=True)
@@ -88,6 +97,19 @@ class WorkerMemory:
             self.seconds_by_phase[self.phase] = now - self.phase_started
         self.phase, self.phase_started = phase, now
 
+    @staticmethod
+    def measure(proc: psutil.Process) -> tuple[float, float, float]:
+        """(own private MB, object-store MB mapped privately, RSS MB) of one process."""
+        own = store = rss = 0.0
+        for m in proc.memory_maps(grouped=True):
+            private = (m.private_clean + m.private_dirty) / 2**20
+            if "plasma" in m.path or m.path.startswith("/dev/shm"):
+                store += private
+            else:
+                own += private
+            rss += m.rss / 2**20
+        return own, store, rss
+
     def sample(self) -> None:
         while not self.stop.wait(self.every):
             for proc in psutil.process_iter(["name"]):
@@ -95,13 +117,21 @@ class WorkerMemory:
                     name = " ".join(proc.cmdline()[:1])
                     if not name.startswith("ray::") or "IDLE" in name:
                         continue
-                    info = proc.memory_full_info()
+                    own, store, rss = self.measure(proc)
                 except (psutil.Error, OSError):
                     continue
-                if info.uss / 2**20 > self.uss:
-                    self.uss, self.who = info.uss / 2**20, name[:60]
-                self.uss_by_phase[self.phase] = max(self.uss_by_phase.get(self.phase, 0.0), info.uss / 2**20)
-                self.rss = max(self.rss, info.rss / 2**20)
+                if own > self.own:
+                    self.own, self.who = own, name[:60]
+                low = self.task_low.setdefault((proc.pid, name), own)
+                self.task_low[(proc.pid, name)] = min(low, own)
+                grown = own - self.task_low[(proc.pid, name)]
+                if grown > self.growth:
+                    self.growth, self.growth_who = grown, name[:60]
+                self.growth_by_phase[self.phase] = max(self.growth_by_phase.get(self.phase, 0.0), grown)
+                if own > self.own_by_phase.get(self.phase, 0.0):
+                    self.own_by_phase[self.phase], self.who_by_phase[self.phase] = own, name[:60]
+                self.store_by_phase[self.phase] = max(self.store_by_phase.get(self.phase, 0.0), store)
+                self.store, self.rss = max(self.store, store), max(self.rss, rss)
 
     def __enter__(self) -> "WorkerMemory":
         self.thread.start()
@@ -125,8 +155,8 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     memory.enter("candidate pairs")
     docs = ray.data.range(n, override_num_blocks=max(4, n // 5000)).map_batches(
         make_docs, batch_format="numpy", batch_size=1000, fn_kwargs={"files": files})
-    edges = (docs.map_batches(signature_rows, batch_format="pyarrow", fn_kwargs={"bands": bands, "rows": rows})
-                 .groupby("band_key").map_groups(edges_with_rss, batch_format="pyarrow"))
+    edges = by_key(docs.map_batches(signature_rows, batch_format="pyarrow", fn_kwargs={"bands": bands, "rows": rows}),
+                   "band_key", edges_with_rss)
     edges_dir = work / f"edges-{n}"
     edges.write_parquet(str(edges_dir))
     peak_edges = ray.data.read_parquet(str(edges_dir)).max("rss_mb") if any(edges_dir.glob("*.parquet")) else 0.0
@@ -148,8 +178,10 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     memory.enter("")
     memory.__exit__()
     return {"docs": n, "seconds": seconds, "rss_mb": max(peak_edges or 0.0, 0.0), "removed": removed, "rounds": rounds,
-            "worker_uss_mb": memory.uss, "worker_rss_mb": memory.rss, "largest": memory.who, "candidates": candidates,
-            "phases": {k: (memory.seconds_by_phase.get(k, 0.0), memory.uss_by_phase.get(k, 0.0)) for k in memory.seconds_by_phase}}
+            "worker_own_mb": memory.own, "task_growth_mb": memory.growth, "growth_who": memory.growth_who, "worker_store_mb": memory.store, "worker_rss_mb": memory.rss, "largest": memory.who,
+            "candidates": candidates,
+            "phases": {k: (memory.seconds_by_phase.get(k, 0.0), memory.own_by_phase.get(k, 0.0), memory.store_by_phase.get(k, 0.0),
+                           memory.who_by_phase.get(k, ""), memory.growth_by_phase.get(k, 0.0)) for k in memory.seconds_by_phase}}
 
 
 def main() -> None:
@@ -175,16 +207,21 @@ def main() -> None:
             r = run(n, files, work, args.docs_per_partition, cpus)
             results.append(r)
             print(f"  {n:>9,} docs: {r['seconds']:7.1f} s  {n / r['seconds']:7.0f} docs/s  ({n / r['seconds'] / cpus:5.0f} per core)  "
-                  f"largest worker USS {r['worker_uss_mb']:6.0f} MB ({r['largest']}), RSS {r['worker_rss_mb']:6.0f} MB, "
-                  f"edge tasks' peak RSS {r['rss_mb']:6.0f} MB  candidate pairs {r['candidates']:,}  removed {r['removed']:,}  "
-                  f"component rounds {r['rounds']}")
-            print("      " + "; ".join(f"{k}: {t:.1f} s, largest worker USS {m:.0f} MB" for k, (t, m) in r["phases"].items()))
+                  f"largest worker's own memory {r['worker_own_mb']:6.0f} MB ({r['largest']}), object-store pages in a worker "
+                  f"{r['worker_store_mb']:6.0f} MB, RSS {r['worker_rss_mb']:6.0f} MB, edge tasks' peak RSS {r['rss_mb']:6.0f} MB  "
+                  f"candidate pairs {r['candidates']:,}  removed {r['removed']:,}  component rounds {r['rounds']}")
+            print(f"      the largest growth of a worker's own memory during one task: {r['task_growth_mb']:.0f} MB ({r['growth_who']})")
+            for k, (t, own, store, who, grown) in r["phases"].items():
+                print(f"      {k:<16} {t:7.1f} s  largest worker's own memory {own:6.0f} MB ({who}), grown within a task "
+                      f"{grown:6.0f} MB, object-store pages {store:6.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for a, b in zip(results, results[1:]):
         print(f"  ×{b['docs'] / a['docs']:.1f} docs → ×{b['seconds'] / a['seconds']:.2f} time, "
-              f"×{b['worker_uss_mb'] / max(a['worker_uss_mb'], 1):.2f} largest worker USS, "
-              f"×{b['worker_rss_mb'] / max(a['worker_rss_mb'], 1):.2f} RSS, ×{b['rss_mb'] / max(a['rss_mb'], 1):.2f} edge tasks' peak RSS")
+              f"×{b['worker_own_mb'] / max(a['worker_own_mb'], 1):.2f} largest worker's own memory, "
+              f"×{b['task_growth_mb'] / max(a['task_growth_mb'], 1):.2f} largest growth within a task, "
+              f"×{b['worker_store_mb'] / max(a['worker_store_mb'], 1):.2f} object-store pages, "
+              f"×{b['rss_mb'] / max(a['rss_mb'], 1):.2f} edge tasks' peak RSS")
     rate = results[-1]["docs"] / results[-1]["seconds"] / cpus
     print(f"rate at the largest size: {rate:.0f} documents/s per core → 200M files on 1,000 cores ≈ "
           f"{200e6 / (rate * 1000) / 3600:.1f} h (documents of ≤ {DOC_BYTES} bytes; scale by the mean file size)")

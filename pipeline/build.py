@@ -45,6 +45,8 @@ log = logging.getLogger("codecorpus")
 ROWS_PER_ROW_GROUP = 1024  # Ray writes one row group per block otherwise: tiny groups read slowly
 VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "datasketch", "numpy", "pydantic")
 FILES_PER_PARTITION = 256     # listed files read by one ingest task
+SHUFFLE_PARTITION_RECORDS = 20_000       # by default a shuffle partition holds at most this many records…
+SHUFFLE_PARTITION_BYTES = 64 * 2**20     # …and this much text: what one reduce task holds in memory
 STAGE_ATTEMPTS = 3            # a stage that loses a node or worker is run again (its finished partitions kept)
 
 
@@ -206,11 +208,22 @@ class Build:
             "redact_secrets": self.cfg.privacy.redact, "max_secret_fraction": self.cfg.privacy.max_secret_fraction,
             "decontaminator": decontaminator})
 
+    def size_shuffles(self) -> None:
+        """Unless `ray.shuffle_partitions` is set, enough shuffle partitions that each holds a bounded
+        share of the corpus (so a worker's memory does not grow with the input), and at least 2 × CPUs."""
+        if self.cfg.ray.shuffle_partitions:
+            return
+        books = self.books["04_clean"]
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        ray.data.DataContext.get_current().default_hash_shuffle_parallelism = max(
+            2, 2 * cpus, math.ceil(books["kept"] / SHUFFLE_PARTITION_RECORDS), math.ceil(books["kept_bytes"] / SHUFFLE_PARTITION_BYTES))
+
     def exact_dedup(self) -> None:
+        self.size_shuffles()
         ds = self.read_kept("04_clean")
         if self.cfg.dedup.exact.enabled:
-            ds = (ds.map_batches(exact_dedup.add_content_hash, batch_format="pyarrow")
-                    .groupby("content_hash").map_groups(exact_dedup.keep_first_of_group, batch_format="pyarrow"))
+            ds = by_key(ds.map_batches(exact_dedup.add_content_hash, batch_format="pyarrow"), "content_hash",
+                        exact_dedup.keep_first_of_group)
         self.write_stage("05_exact_dedup", ds)
 
     def near_dedup(self) -> None:
@@ -219,6 +232,7 @@ class Build:
         redo them. Small graphs: union-find in one task and each marking task holds the removed ids;
         large ones (`components`): large-star/small-star rounds and a Ray join, no process holds all."""
         near = self.cfg.dedup.near
+        self.size_shuffles()
         if not near.enabled:
             self.map_stage("06_near_dedup", "05_exact_dedup", _unchanged, {})
             return
@@ -228,13 +242,12 @@ class Build:
         if not self.run.checkpoint_is(edges_dir, fingerprint):
             bands, rows = near_dedup.lsh_params(near.threshold, near.num_perm)
             tmp = self.run.temp_for(edges_dir)
-            (self.read_kept("05_exact_dedup")
-               .map_batches(near_dedup.band_rows, batch_format="pyarrow",
-                            fn_kwargs=dict(num_perm=near.num_perm, ngram=near.ngram, seed=near.seed, bands=bands, rows=rows,
-                                           exact_jaccard=near.exact_jaccard))
-               .groupby("band_key").map_groups(near_dedup.bucket_edges, batch_format="pyarrow",
-                                               fn_kwargs={"threshold": near.threshold if near.exact_jaccard else None})
-               .write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP))
+            keyed = self.read_kept("05_exact_dedup").map_batches(
+                near_dedup.band_rows, batch_format="pyarrow",
+                fn_kwargs=dict(num_perm=near.num_perm, ngram=near.ngram, seed=near.seed, bands=bands, rows=rows,
+                               exact_jaccard=near.exact_jaccard))
+            by_key(keyed, "band_key", near_dedup.bucket_edges, threshold=near.threshold if near.exact_jaccard else None
+                   ).write_parquet(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
             tmp.mkdir(exist_ok=True)
             self.run.publish(tmp, edges_dir)
             self.run.mark_checkpoint(edges_dir, fingerprint)
@@ -310,6 +323,7 @@ class Build:
         self.map_stage("08_tokenize", "07_tag", _tokenize, {"tokenizer_path": str(self.run.tokenizer_path)})
 
     def pack(self) -> None:
+        self.size_shuffles()
         pcfg = self.cfg.packing
         row_length = pcfg.seq_length + 1
         tokens_ds = self.read_kept("08_tokenize")
@@ -493,17 +507,22 @@ def star_components(edges: ray.data.Dataset, max_rounds: int = 200) -> tuple[ray
     pair of Ray shuffles, until the edge set stops changing. Returns (the removed files, rounds run)."""
     previous = None
     for round_number in range(1, max_rounds + 1):
-        edges = (edges.map_batches(components.both_directions, batch_format="pyarrow")
-                      .groupby("u").map_groups(components.large_star, batch_format="pyarrow")
-                      .map_batches(components.larger_first, batch_format="pyarrow")
-                      .groupby("u").map_groups(components.small_star, batch_format="pyarrow")
-                      .materialize())
+        edges = by_key(edges.map_batches(components.both_directions, batch_format="pyarrow"), "u", components.large_star)
+        edges = by_key(edges.map_batches(components.larger_first, batch_format="pyarrow"), "u", components.small_star).materialize()
         digest = edges.map_batches(components.fingerprint, batch_format="pyarrow").take_all()
         state = (sum(r["edges"] for r in digest), sum(int(r["digest"]) for r in digest) % (1 << 64))
         if state == previous:
             break
         previous = state
-    return edges.groupby("v").map_groups(components.removed_of_star, batch_format="pyarrow"), round_number
+    return by_key(edges, "v", components.removed_of_star), round_number
+
+
+def by_key(ds: ray.data.Dataset, key: str, fn: Callable[..., pa.Table], **fn_kwargs) -> ray.data.Dataset:
+    """`fn` on whole hash partitions by `key`: every row of a key lands in one block (a Ray hash
+    shuffle into `shuffle_partitions` blocks), and `fn` handles the block's groups at once, vectorised
+    (stages.groups) — not Python once per group as `map_groups`."""
+    partitions = ray.data.DataContext.get_current().default_hash_shuffle_parallelism
+    return ds.repartition(partitions, keys=[key]).map_batches(fn, batch_format="pyarrow", batch_size=None, fn_kwargs=fn_kwargs)
 
 
 @functools.lru_cache(maxsize=1)

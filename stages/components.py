@@ -8,6 +8,7 @@ star around its smallest member: the file that is kept. Edges are (u, v) label p
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 EDGES = pa.schema([("u", pa.string()), ("v", pa.string())])
@@ -19,15 +20,15 @@ def label(rank_key: str, record_id: str) -> str:
     return rank_key.replace("\0", "\x01") + "\0" + record_id
 
 
-def record_id_of(node: str) -> str:
-    return node.rsplit("\0", 1)[1]
-
-
 def from_candidate_pairs(batch: pa.Table) -> pa.Table:
     """near_dedup's candidate pairs (id, rank_key, other_id, other_rank_key) as label edges."""
-    cols = [batch.column(c).to_pylist() for c in ("id", "rank_key", "other_id", "other_rank_key")]
-    return pa.table({"u": [label(r, i) for i, r, _, _ in zip(*cols)], "v": [label(r, i) for _, _, i, r in zip(*cols)]},
-                    schema=EDGES)
+    return pa.table({"u": _labels(batch.column("rank_key"), batch.column("id")),
+                     "v": _labels(batch.column("other_rank_key"), batch.column("other_id"))}, schema=EDGES)
+
+
+def _labels(rank_keys: pa.ChunkedArray, ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """`label` of whole columns, in Arrow."""
+    return pc.binary_join_element_wise(pc.replace_substring(rank_keys, "\0", "\x01"), ids, "\0")
 
 
 def both_directions(batch: pa.Table) -> pa.Table:
@@ -38,29 +39,45 @@ def both_directions(batch: pa.Table) -> pa.Table:
 
 def larger_first(batch: pa.Table) -> pa.Table:
     """Each edge keyed by its larger end (small-star groups a node with its smaller neighbours)."""
-    pairs = [(max(u, v), min(u, v)) for u, v in zip(batch.column("u").to_pylist(), batch.column("v").to_pylist())]
-    return pa.table({"u": [p[0] for p in pairs], "v": [p[1] for p in pairs]}, schema=EDGES)
+    u, v = batch.column("u"), batch.column("v")
+    u_larger = pc.greater(u, v)
+    return pa.table({"u": pc.if_else(u_larger, u, v), "v": pc.if_else(u_larger, v, u)}, schema=EDGES)
 
 
-def _edges(pairs: set[tuple[str, str]]) -> pa.Table:
-    ordered = sorted(pairs)
-    return pa.table({"u": [a for a, _ in ordered], "v": [b for _, b in ordered]}, schema=EDGES)
+def _distinct(u: pa.ChunkedArray | pa.Array, v: pa.ChunkedArray | pa.Array) -> pa.Table:
+    edges = pa.table({"u": u, "v": v}, schema=EDGES)
+    return edges.group_by(["u", "v"]).aggregate([]).select(["u", "v"]).sort_by([("u", "ascending"), ("v", "ascending")])
 
 
-def large_star(group: pa.Table) -> pa.Table:
-    """One node u with all its neighbours: link every larger neighbour to the smallest of u and its neighbours."""
-    u = group.column("u")[0].as_py()
-    neighbours = set(group.column("v").to_pylist()) - {u}
-    m = min(neighbours | {u})
-    return _edges({(v, m) for v in neighbours if v > u})
+def _smallest(edges: pa.Table) -> pa.Table:
+    """(u, m): each node u of `edges` and the smallest of u and its neighbours there."""
+    per_node = edges.group_by("u").aggregate([("v", "min")])
+    u, v_min = per_node.column("u"), per_node.column("v_min")
+    return pa.table({"u": u, "m": pc.if_else(pc.less(v_min, u), v_min, u)})
 
 
-def small_star(group: pa.Table) -> pa.Table:
-    """One node u with its smaller neighbours: link u and each of them to the smallest."""
-    u = group.column("u")[0].as_py()
-    smaller = set(group.column("v").to_pylist()) - {u}
-    m = min(smaller | {u})
-    return _edges({(v, m) for v in smaller | {u} if v != m})
+def _without_loops(edges: pa.Table) -> pa.Table:
+    return edges.filter(pc.not_equal(edges.column("u"), edges.column("v")))
+
+
+def large_star(edges: pa.Table) -> pa.Table:
+    """Edges holding every neighbour of each of their nodes u (a hash partition by u): link every
+    larger neighbour of u to the smallest of u and its neighbours."""
+    edges = _without_loops(edges)
+    joined = edges.filter(pc.greater(edges.column("v"), edges.column("u"))).join(_smallest(edges), "u", join_type="inner")
+    return _distinct(joined.column("v"), joined.column("m"))
+
+
+def small_star(edges: pa.Table) -> pa.Table:
+    """Edges keyed by their larger end, holding every smaller neighbour of each of their nodes u:
+    link u and each of those neighbours to the smallest of them."""
+    edges = _without_loops(edges)
+    smallest = _smallest(edges)
+    joined = edges.join(smallest, "u", join_type="inner")
+    joined = joined.filter(pc.not_equal(joined.column("v"), joined.column("m")))
+    roots = smallest.filter(pc.not_equal(smallest.column("u"), smallest.column("m")))
+    return _distinct(pa.chunked_array([*joined.column("v").chunks, *roots.column("u").chunks], pa.string()),
+                     pa.chunked_array([*joined.column("m").chunks, *roots.column("m").chunks], pa.string()))
 
 
 def fingerprint(batch: pa.Table) -> pa.Table:
@@ -70,9 +87,16 @@ def fingerprint(batch: pa.Table) -> pa.Table:
     return pa.table({"edges": [batch.num_rows], "digest": [str(total)]})
 
 
-def removed_of_star(group: pa.Table) -> pa.Table:
-    """A converged component (every member linked to its smallest, grouped by it) → the removed files."""
-    root = group.column("v")[0].as_py()
-    members = sorted(set(group.column("u").to_pylist()) - {root})
-    return pa.table({"id": [record_id_of(m) for m in members], "survivor_id": [record_id_of(root)] * len(members),
-                     "cluster_size": [len(members) + 1] * len(members)}, schema=REMOVED)
+def removed_of_star(stars: pa.Table) -> pa.Table:
+    """Converged components (every member linked to its smallest, all of a star's edges here, as a hash
+    partition by v holds them) → the removed files, their survivor and the cluster size."""
+    stars = _distinct(*_without_loops(stars).columns)
+    sizes = stars.group_by("v").aggregate([("u", "count")])
+    stars = stars.join(sizes, "v", join_type="inner").sort_by([("u", "ascending")])
+    return pa.table({"id": _record_ids(stars.column("u")), "survivor_id": _record_ids(stars.column("v")),
+                     "cluster_size": pc.add(stars.column("u_count"), 1).cast(pa.int64())}, schema=REMOVED)
+
+
+def _record_ids(labels: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The id after a label's separator (the rank key part holds no NUL)."""
+    return pc.list_element(pc.split_pattern(labels, "\0", max_splits=1), 1)

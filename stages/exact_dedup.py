@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import xxhash
 
+from stages.groups import sorted_runs
 from stages.records import mark
 
 _WHITESPACE = re.compile(r"\s+")
@@ -25,8 +26,9 @@ def add_content_hash(batch: pa.Table) -> pa.Table:
     return batch.append_column("content_hash", pa.array(hashes, pa.string()))
 
 
-def keep_first_of_group(group: pa.Table) -> pa.Table:
-    """For the records sharing one content hash: keep the smallest rank_key, drop the rest."""
-    group = group.take(pc.sort_indices(group, [("rank_key", "ascending"), ("id", "ascending")]))
-    reasons = [None] + ["exact_duplicate"] * (group.num_rows - 1)
-    return mark(group, reasons).drop_columns(["content_hash"])
+def keep_first_of_group(records: pa.Table) -> pa.Table:
+    """Records holding every copy of their content hashes (a hash partition): in each group of equal
+    hashes keep the smallest (rank_key, id), mark the rest exact duplicates."""
+    records, starts, _ = sorted_runs(records, "content_hash", ["rank_key", "id"])
+    reasons = pa.array(np.where(starts, None, "exact_duplicate"), pa.string())
+    return mark(records, reasons).drop_columns(["content_hash"])

@@ -20,6 +20,7 @@ from datasketch.lsh import _optimal_param
 from datasketch.minhash import _SCHEME_LEGACY, _SCHEME_WIDTHS, _fmix
 from datasketch.minhash import _max_hash as _MAX_HASH, _mersenne_prime as _MERSENNE_PRIME
 
+from stages.groups import sorted_runs
 from stages.records import RECORD_SCHEMA, mark
 
 _CODE_TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -145,25 +146,31 @@ def band_rows(batch: pa.Table, num_perm: int, ngram: int, seed: int, bands: int,
     return table.append_column("shingles", pa.array(sets, pa.large_binary())) if exact_jaccard else table
 
 
-def bucket_edges(bucket: pa.Table, threshold: float | None = None) -> pa.Table:
-    """Candidate pairs of one bucket, as a star around its smallest member (enough for components).
-    With the exact-Jaccard check (`threshold` set, shingle sets in the bucket): every pair of the
-    bucket whose shingle sets have Jaccard ≥ threshold instead."""
-    if bucket.num_rows < 2:
+def bucket_edges(buckets: pa.Table, threshold: float | None = None) -> pa.Table:
+    """Candidate pairs of the buckets in `buckets` (each bucket's rows all there, as a hash partition
+    by band_key holds them): a star around each bucket's smallest (rank_key, id), enough for the
+    components. With the exact-Jaccard check (`threshold` set, shingle sets in the rows): every pair
+    of a bucket whose shingle sets have Jaccard ≥ threshold instead."""
+    if buckets.num_rows < 2:
         return EDGE_SCHEMA.empty_table()
-    bucket = bucket.take(pc.sort_indices(bucket, [("rank_key", "ascending"), ("id", "ascending")]))
+    buckets, starts, first = sorted_runs(buckets, "band_key", ["rank_key", "id"])
+    if threshold is not None and "shingles" in buckets.column_names:
+        bounds = [*np.flatnonzero(starts).tolist(), buckets.num_rows]
+        return pa.concat_tables([_similar_pairs(buckets.slice(a, b - a), threshold) for a, b in zip(bounds, bounds[1:])])
+    ids, ranks = buckets.column("id"), buckets.column("rank_key")
+    head_ids, head_ranks = ids.take(first), ranks.take(first)
+    member = pc.and_(pa.array(~starts), pc.not_equal(ids, head_ids))
+    return pa.table({"id": ids.filter(member), "rank_key": ranks.filter(member),
+                     "other_id": head_ids.filter(member), "other_rank_key": head_ranks.filter(member)}, schema=EDGE_SCHEMA)
+
+
+def _similar_pairs(bucket: pa.Table, threshold: float) -> pa.Table:
     ids, ranks = bucket.column("id").to_pylist(), bucket.column("rank_key").to_pylist()
-    if threshold is not None and "shingles" in bucket.column_names:
-        sets = [np.frombuffer(b, dtype=np.uint32) for b in bucket.column("shingles").to_pylist()]
-        pairs = [(i, j) for i in range(len(ids)) for j in range(i) if ids[i] != ids[j] and jaccard(sets[i], sets[j]) >= threshold]
-        return pa.table({"id": [ids[i] for i, _ in pairs], "rank_key": [ranks[i] for i, _ in pairs],
-                         "other_id": [ids[j] for _, j in pairs], "other_rank_key": [ranks[j] for _, j in pairs]},
-                        schema=EDGE_SCHEMA)
-    pairs = [(i, r) for i, r in zip(ids[1:], ranks[1:]) if i != ids[0]]
-    return pa.table({
-        "id": [p[0] for p in pairs], "rank_key": [p[1] for p in pairs],
-        "other_id": [ids[0]] * len(pairs), "other_rank_key": [ranks[0]] * len(pairs),
-    }, schema=EDGE_SCHEMA)
+    sets = [np.frombuffer(b, dtype=np.uint32) for b in bucket.column("shingles").to_pylist()]
+    pairs = [(i, j) for i in range(len(ids)) for j in range(i) if ids[i] != ids[j] and jaccard(sets[i], sets[j]) >= threshold]
+    return pa.table({"id": [ids[i] for i, _ in pairs], "rank_key": [ranks[i] for i, _ in pairs],
+                     "other_id": [ids[j] for _, j in pairs], "other_rank_key": [ranks[j] for _, j in pairs]},
+                    schema=EDGE_SCHEMA)
 
 
 def cluster_survivors(edges: pa.Table) -> pa.Table:

@@ -62,9 +62,9 @@ def rank_key(priority: int, repo: str, path: str, license: str | None = None) ->
     return f"{priority:+06d}\0{permissive}\0{repo}\0{path}"
 
 
-def mark(batch: pa.Table, reasons: list[str | None], status: str = DROPPED) -> pa.Table:
+def mark(batch: pa.Table, reasons: list[str | None] | pa.Array, status: str = DROPPED) -> pa.Table:
     """Mark the rows with a non-null reason as `status` (dropped by default)."""
-    reasons_arr = pa.array(reasons, pa.string())
+    reasons_arr = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, pa.string())
     hit = pc.is_valid(reasons_arr)
     new_status = pc.if_else(hit, pa.scalar(status), batch.column("status"))
     new_reason = pc.if_else(hit, reasons_arr, batch.column("reason"))

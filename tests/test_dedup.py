@@ -2,6 +2,7 @@
 import random
 
 import numpy as np
+import pytest
 import pyarrow as pa
 from datasketch import MinHash
 
@@ -199,3 +200,42 @@ def test_cluster_report_from_any_blocks_equals_the_whole():
         shuffled = removed.take(pa.array(order))
         blocks = [shuffled.slice(lo, hi - lo) for lo, hi in zip([0, *cuts], [*cuts, removed.num_rows])]
         assert merge_cluster_summaries([cluster_summary(blk, top=5) for blk in blocks], top=5) == whole
+
+
+@pytest.mark.slow
+def test_distributed_components_on_ray_with_tiny_blocks():
+    """The build's Ray path: hash partitions hold every edge of their keys even with 4 KB blocks, and
+    star_components over them removes exactly the files union-find removes, with the same survivors."""
+    import ray
+    import ray.data
+
+    from pipeline.build import by_key, star_components
+    from stages import components as cc
+
+    def keys_of_block(block: pa.Table) -> pa.Table:   # nested: Ray ships it by value
+        return pa.table({"key": pa.array(sorted(set(block.column("u").to_pylist())), pa.string())})
+
+    rng = np.random.default_rng(11)
+    n = 1500
+    ids = [f"id{i:05d}" for i in range(n)]
+    ranks = [rank_key(int(rng.integers(0, 3)), f"repo{rng.integers(0, 50)}", f"p{i}.py") for i in range(n)]
+    a = rng.integers(0, n, 1200)
+    b = np.clip(a + rng.integers(-30, 30, a.size), 0, n - 1)                 # many clusters, some long chains
+    pairs = [(i, j) for i, j in zip(a.tolist(), b.tolist()) if i != j]
+    candidate = pa.table({"id": [ids[i] for i, _ in pairs], "rank_key": [ranks[i] for i, _ in pairs],
+                          "other_id": [ids[j] for _, j in pairs], "other_rank_key": [ranks[j] for _, j in pairs]})
+    expected = cluster_survivors(candidate).sort_by("id")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars, ctx.target_max_block_size, ctx.default_hash_shuffle_parallelism = False, 4096, 3
+        edges = ray.data.from_arrow([candidate.slice(i, 200) for i in range(0, candidate.num_rows, 200)]).map_batches(
+            cc.from_candidate_pairs, batch_format="pyarrow")
+        keys = [r["key"] for r in by_key(edges, "u", keys_of_block).take_all()]
+        assert len(keys) == len(set(keys)) == len({cc.label(ranks[i], ids[i]) for i, _ in pairs})   # no key in two blocks
+        removed_ds, rounds = star_components(edges)
+        got = pa.Table.from_pylist(removed_ds.take_all(), schema=cc.REMOVED).sort_by("id")
+    finally:
+        ray.shutdown()
+    assert rounds > 1 and got.num_rows > 500
+    assert got.equals(expected)
