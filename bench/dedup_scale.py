@@ -34,7 +34,8 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
-from pipeline.build import by_key, star_components
+from pipeline.build import by_key, star_components, tune_ray_data
+from pipeline.config import RayConfig
 from stages import components, near_dedup
 
 DOC_BYTES = 4096
@@ -190,17 +191,21 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=None)
     parser.add_argument("--docs-per-partition", type=int, default=2500)
     parser.add_argument("--disk-shuffle", action="store_true", help="Ray Data's disk-based hash shuffle (ray.disk_shuffle)")
+    parser.add_argument("--shuffle-map-bytes", type=int, default=RayConfig().shuffle_map_bytes,
+                        help="input of one shuffle map task (ray.shuffle_map_bytes; Ray's own default is 1 GiB per node)")
+    parser.add_argument("--read-task-bytes", type=int, default=RayConfig().read_task_bytes,
+                        help="uncompressed Parquet of one read task (ray.read_task_bytes; Ray's own default is 128 MiB)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     files = sorted(str(p) for root in dict.fromkeys((sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]))
                    for p in Path(root).rglob("*.py") if 2048 <= p.stat().st_size)
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.use_disk_based_hash_shuffle = args.disk_shuffle
+    tune_ray_data(RayConfig(disk_shuffle=args.disk_shuffle, shuffle_map_bytes=args.shuffle_map_bytes,
+                            read_task_bytes=args.read_task_bytes))
     cpus = int(ray.cluster_resources()["CPU"])
     work = Path(tempfile.mkdtemp(prefix="bench-dedup-scale-"))
-    print(f"{len(files):,} real base files; {cpus} CPUs; {'disk-based' if args.disk_shuffle else 'object-store'} hash shuffle")
+    print(f"{len(files):,} real base files; {cpus} CPUs; {'disk-based' if args.disk_shuffle else 'object-store'} hash shuffle; "
+          f"{args.shuffle_map_bytes / 2**20:.0f} MiB per shuffle map task, {args.read_task_bytes / 2**20:.0f} MiB per Parquet read task")
     results = []
     try:
         for n in sizes:

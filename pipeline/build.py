@@ -28,7 +28,7 @@ import ray
 import ray.data
 import xxhash
 
-from pipeline.config import BuildConfig
+from pipeline.config import BuildConfig, RayConfig
 from pipeline.errors import BuildError
 from pipeline.partitions import PartitionedStage, file_partitions, map_file
 from pipeline.rundir import RunDir
@@ -73,14 +73,25 @@ def init_ray(cfg: BuildConfig, address: str | None) -> None:
             raise BuildError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[-1][:300]}{hint}") from None
     else:
         ray.init(address="local", num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
+    tune_ray_data(cfg.ray)
+
+
+def tune_ray_data(ray_cfg: RayConfig) -> None:
+    """Ray Data settings of this driver from the `[ray]` section: shuffle partitions and what bounds a
+    worker's memory (a shuffle map task's input, a Parquet read task's row groups, the block size)."""
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    ctx.default_hash_shuffle_parallelism = cfg.ray.shuffle_partitions or max(2, 2 * cpus)
-    ctx.use_disk_based_hash_shuffle = cfg.ray.disk_shuffle
-    if cfg.ray.target_block_bytes:
-        ctx.target_max_block_size = cfg.ray.target_block_bytes
+    ctx.default_hash_shuffle_parallelism = ray_cfg.shuffle_partitions or max(2, 2 * cpus)
+    ctx.use_disk_based_hash_shuffle = ray_cfg.disk_shuffle
+    # Ray 2.60 merges a node's blocks into one shuffle map task up to 1 GiB by default
+    ctx.shuffle_input_batch_bytes = ray_cfg.shuffle_map_bytes
+    # Ray Data's Parquet reader packs row groups into read tasks of up to 128 MiB (uncompressed) by
+    # default; the driver reads this variable when it plans a read, so setting it here bounds them
+    os.environ["RAY_DATA_PARQUET_BIN_PACKING_BYTES"] = str(ray_cfg.read_task_bytes)
+    if ray_cfg.target_block_bytes:
+        ctx.target_max_block_size = ray_cfg.target_block_bytes
 
 
 class Build:
