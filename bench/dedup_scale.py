@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
-from pipeline.build import by_key, star_components, tune_ray_data
+from pipeline.build import by_key, star_components, tune_ray_data, worker_env
 from pipeline.config import RayConfig
 from stages import components, near_dedup
 
@@ -195,17 +195,22 @@ def main() -> None:
                         help="input of one shuffle map task (ray.shuffle_map_bytes; Ray's own default is 1 GiB per node)")
     parser.add_argument("--read-task-bytes", type=int, default=RayConfig().read_task_bytes,
                         help="uncompressed Parquet of one read task (ray.read_task_bytes; Ray's own default is 128 MiB)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="leave Arrow's allocator its default of keeping freed pages (ray.release_freed_memory = false)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     files = sorted(str(p) for root in dict.fromkeys((sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]))
                    for p in Path(root).rglob("*.py") if 2048 <= p.stat().st_size)
-    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    tune_ray_data(RayConfig(disk_shuffle=args.disk_shuffle, shuffle_map_bytes=args.shuffle_map_bytes,
-                            read_task_bytes=args.read_task_bytes))
+    settings = RayConfig(disk_shuffle=args.disk_shuffle, shuffle_map_bytes=args.shuffle_map_bytes,
+                         read_task_bytes=args.read_task_bytes, release_freed_memory=not args.keep_freed_memory)
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": worker_env(settings)})
+    tune_ray_data(settings)
     cpus = int(ray.cluster_resources()["CPU"])
     work = Path(tempfile.mkdtemp(prefix="bench-dedup-scale-"))
     print(f"{len(files):,} real base files; {cpus} CPUs; {'disk-based' if args.disk_shuffle else 'object-store'} hash shuffle; "
-          f"{args.shuffle_map_bytes / 2**20:.0f} MiB per shuffle map task, {args.read_task_bytes / 2**20:.0f} MiB per Parquet read task")
+          f"{args.shuffle_map_bytes / 2**20:.0f} MiB per shuffle map task, {args.read_task_bytes / 2**20:.0f} MiB per Parquet read task, "
+          f"freed memory {'kept by' if args.keep_freed_memory else 'returned at once by'} Arrow's allocator")
     results = []
     try:
         for n in sizes:

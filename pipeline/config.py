@@ -180,6 +180,7 @@ class RayConfig(_Section):
     # uncompressed Parquet one read task holds (Ray's default, 128 MiB, put a worker's memory near 1 GB
     # when reading back the candidate pairs of a large corpus)
     read_task_bytes: int = Field(default=16 * 2**20, ge=1_048_576)
+    release_freed_memory: bool = True  # Arrow's allocator returns freed pages at once (see pipeline.build.worker_env)
 
 
 class BuildConfig(_Section):
