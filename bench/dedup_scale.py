@@ -191,9 +191,10 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=None)
     parser.add_argument("--docs-per-partition", type=int, default=2500)
     parser.add_argument("--disk-shuffle", action="store_true", help="Ray Data's disk-based hash shuffle (ray.disk_shuffle)")
-    parser.add_argument("--shuffle-map-bytes", type=int, default=RayConfig().shuffle_map_bytes,
+    defaults = RayConfig()
+    parser.add_argument("--shuffle-map-bytes", type=int, default=defaults.shuffle_map_bytes,
                         help="input of one shuffle map task (ray.shuffle_map_bytes; Ray's own default is 1 GiB per node)")
-    parser.add_argument("--read-task-bytes", type=int, default=RayConfig().read_task_bytes,
+    parser.add_argument("--read-task-bytes", type=int, default=defaults.read_task_bytes,
                         help="uncompressed Parquet of one read task (ray.read_task_bytes; Ray's own default is 128 MiB)")
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="leave Arrow's allocator its default of keeping freed pages (ray.release_freed_memory = false)")
