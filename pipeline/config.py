@@ -165,7 +165,7 @@ class ShardsConfig(_Section):
 
 
 class StatsConfig(_Section):
-    comment_sample: float = Field(default=0.1, ge=0, le=1)  # fraction of files whose comment language is detected
+    comment_sample: float = Field(default=0.02, ge=0, le=1)  # fraction of files whose comment language is detected
 
 
 class RayConfig(_Section):

@@ -29,82 +29,140 @@ ROWS_PER_ROW_GROUP = 1024          # rows buffered before a row group is written
 BYTES_PER_ROW_GROUP = 64 << 20     # ... or this many bytes, whichever comes first
 READ_BATCH_ROWS = 256              # rows a stage function sees at once
 ROW_GROUPS_PER_PARTITION = 32      # a bigger upstream file is split into several partitions
+PARTITION_BYTES = 64 << 20         # smaller upstream files are grouped up to about this much data
+
+
+class _PartWriter:
+    """One Parquet file written in row groups under `final + ".tmp"`, renamed when closed."""
+
+    def __init__(self, final: str, schema: pa.Schema):
+        self.final, self.tmp, self.schema = final, final + ".tmp", schema
+        self.writer: pq.ParquetWriter | None = None
+        self.buffered: list[pa.Table] = []
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.schema = table.schema
+            self.buffered.append(table)
+            if sum(len(t) for t in self.buffered) >= ROWS_PER_ROW_GROUP or sum(t.nbytes for t in self.buffered) >= BYTES_PER_ROW_GROUP:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.buffered:
+            table = pa.concat_tables(self.buffered)
+            self.buffered.clear()
+            self.writer = self.writer or pq.ParquetWriter(self.tmp, table.schema)
+            self.writer.write_table(table, row_group_size=len(table) or 1)
+
+    def close(self, metadata: dict | None = None) -> None:
+        try:
+            self.flush()
+            self.writer = self.writer or pq.ParquetWriter(self.tmp, self.schema)
+            if metadata:
+                self.writer.add_key_value_metadata({SUMMARY_KEY: json.dumps(metadata)})
+            self.writer.close()
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError) and exc.errno:  # name the file: pyarrow's message does not
+                raise OSError(exc.errno, os.strerror(exc.errno), self.tmp) from exc
+            raise
+        os.replace(self.tmp, self.final)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except OSError:
+                pass
 
 
 def write_partition(tables: Iterable[pa.Table], final: str, schema: pa.Schema = RECORD_SCHEMA) -> None:
     """Write a stream of record tables as one Parquet file, the merged summary in its footer; the file
     appears under its final name only when complete. `schema` is used when the stream is empty."""
-    tmp = final + ".tmp"
-    writer: pq.ParquetWriter | None = None
+    writer = _PartWriter(final, schema)
     summary: dict | None = None
-    buffered: list[pa.Table] = []
-
-    def flush() -> None:
-        nonlocal writer
-        if buffered:
-            table = pa.concat_tables(buffered)
-            buffered.clear()
-            writer = writer or pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table, row_group_size=len(table) or 1)
-
     try:
         for table in tables:
-            schema = table.schema
+            writer.schema = table.schema
             if table.num_rows:
                 summary = combine(summary, summarize(table))
-                buffered.append(table)
-                if sum(len(t) for t in buffered) >= ROWS_PER_ROW_GROUP or sum(t.nbytes for t in buffered) >= BYTES_PER_ROW_GROUP:
-                    flush()
-        flush()
-        writer = writer or pq.ParquetWriter(tmp, schema)
-        writer.add_key_value_metadata({SUMMARY_KEY: json.dumps(summary or summarize(schema.empty_table()))})
-        writer.close()
-    except BaseException as exc:
-        if writer is not None:
-            try:
-                writer.close()
-            except OSError:
-                pass
-        if isinstance(exc, OSError) and exc.errno:  # name the file: pyarrow's message does not
-            raise OSError(exc.errno, os.strerror(exc.errno), tmp) from exc
+                writer.add(table)
+    except BaseException:
+        writer.abort()
         raise
-    os.replace(tmp, final)
+    writer.close(summary or summarize(writer.schema.empty_table()))
+
+
+def write_outputs(batches: Iterable[tuple[dict[str, pa.Table], dict[str, dict]]], folder: str, part: str,
+                  schemas: dict[str, pa.Schema]) -> None:
+    """A partition with several outputs (`folder/NAME/part.parquet` for each name of `schemas`) and
+    the summaries of several stages: the first output is renamed into place last, with the summaries
+    in its footer, so its presence means the whole partition is written."""
+    writers = {name: _PartWriter(os.path.join(folder, name, part + ".parquet"), schema) for name, schema in schemas.items()}
+    summaries: dict[str, dict] = {}
+    try:
+        for tables, stage_summaries in batches:
+            for stage, summary in stage_summaries.items():
+                summaries[stage] = combine(summaries.get(stage), summary)
+            for name, table in tables.items():
+                writers[name].add(table)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    first = next(iter(writers))
+    for name in list(writers)[1:]:
+        writers[name].close()
+    writers[first].close({"stages": summaries})
 
 
 def read_summary(path: Path) -> dict:
     return json.loads(pq.read_metadata(path).metadata[SUMMARY_KEY.encode()])
 
 
-def file_partitions(folder: Path) -> list[dict]:
-    """The partitions of a map stage: each file of the upstream stage, split by row groups when large."""
-    parts = []
+def file_partitions(folder: Path, target_bytes: int = PARTITION_BYTES) -> list[dict]:
+    """The partitions of a map stage over the upstream stage's files: consecutive files (or row-group
+    slices of a large one) of about `target_bytes` uncompressed each, named after their first piece."""
+    pieces = []
     for f in sorted(folder.glob("*.parquet")):
-        groups = pq.ParquetFile(f).num_row_groups
-        if groups <= ROW_GROUPS_PER_PARTITION:
-            parts.append({"part": f.stem, "payload": json.dumps({"path": str(f), "groups": [0, groups]})})
-            continue
-        for k, start in enumerate(range(0, groups, ROW_GROUPS_PER_PARTITION)):
-            stop = min(groups, start + ROW_GROUPS_PER_PARTITION)
-            parts.append({"part": f"{f.stem}.{k:04d}", "payload": json.dumps({"path": str(f), "groups": [start, stop]})})
-    return parts
+        meta = pq.ParquetFile(f).metadata
+        for start in range(0, max(1, meta.num_row_groups), ROW_GROUPS_PER_PARTITION):
+            stop = min(meta.num_row_groups, start + ROW_GROUPS_PER_PARTITION)
+            size = sum(meta.row_group(g).total_byte_size for g in range(start, stop))
+            pieces.append((f"{f.stem}.{start // ROW_GROUPS_PER_PARTITION:04d}", [str(f), start, stop], size))
+    parts, current, current_bytes = [], [], 0
+    for name, piece, size in pieces:
+        if current and current_bytes + size > target_bytes:
+            parts.append(current)
+            current, current_bytes = [], 0
+        current.append((name, piece))
+        current_bytes += size
+    if current:
+        parts.append(current)
+    return [{"part": chunk[0][0], "payload": json.dumps({"pieces": [piece for _, piece in chunk]})} for chunk in parts]
 
 
 def map_file(payload: dict, fn: Callable[..., pa.Table], fn_kwargs: dict) -> Iterator[pa.Table]:
-    """A map stage's partition: `fn` over the kept records of some row groups of an upstream file."""
-    source = pq.ParquetFile(payload["path"])
-    seen = False
-    for batch in source.iter_batches(batch_size=READ_BATCH_ROWS, row_groups=range(*payload["groups"])):
-        seen = True
-        yield fn(kept_only(pa.Table.from_batches([batch])), **fn_kwargs)
-    if not seen:  # still give the writer the output's schema
-        yield fn(kept_only(source.schema_arrow.empty_table()), **fn_kwargs)
+    """A map stage's partition: `fn` over the kept records of some row groups of upstream files."""
+    schema = None
+    for path, start, stop in payload["pieces"]:
+        source = pq.ParquetFile(path)
+        schema = source.schema_arrow
+        for batch in source.iter_batches(batch_size=READ_BATCH_ROWS, row_groups=range(start, stop)):
+            yield fn(kept_only(pa.Table.from_batches([batch])), **fn_kwargs)
+    yield fn(kept_only(schema.empty_table()), **fn_kwargs)   # gives the writer the output's schema even when empty
 
 
-def _run_partitions(batch: pa.Table, out_dir: str, produce: Callable[..., Iterable[pa.Table]], kwargs: dict) -> pa.Table:
+def _run_partitions(batch: pa.Table, out_dir: str, produce: Callable[..., Iterable], kwargs: dict,
+                    outputs: dict[str, pa.Schema] | None = None) -> pa.Table:
     for part, payload in zip(batch.column("part").to_pylist(), batch.column("payload").to_pylist()):
-        final = os.path.join(out_dir, part + ".parquet")
-        if not os.path.exists(final):  # an earlier attempt of this task finished it
-            write_partition(produce(json.loads(payload), **kwargs), final)
+        primary = os.path.join(out_dir, next(iter(outputs)), part + ".parquet") if outputs else os.path.join(out_dir, part + ".parquet")
+        if os.path.exists(primary):  # an earlier attempt of this task finished it
+            continue
+        if outputs:
+            write_outputs(produce(json.loads(payload), **kwargs), out_dir, part, outputs)
+        else:
+            write_partition(produce(json.loads(payload), **kwargs), primary)
     return batch.select(["part"])
 
 
@@ -113,33 +171,42 @@ def _not_done(batch: pa.Table, done: list[str]) -> pa.Table:
 
 
 class PartitionedStage:
-    """One stage's partial folder: which partitions are done, run the rest, publish the whole."""
+    """One stage's partial folder: which partitions are done, run the rest, publish the whole. With
+    `outputs`, each partition writes one file into each of those subfolders (the first marks it done)."""
 
-    def __init__(self, final: Path, fingerprint: str):
+    def __init__(self, final: Path, fingerprint: str, outputs: dict[str, pa.Schema] | None = None):
         self.final = final
+        self.outputs = outputs
         self.partial = final.with_name(final.name + ".partial")
         self.mark = self.partial / "FINGERPRINT"
         if self.partial.exists() and not (self.mark.is_file() and self.mark.read_text() == fingerprint):
             shutil.rmtree(self.partial)  # left by a build with another config or input
         self.partial.mkdir(parents=True, exist_ok=True)
+        for name in outputs or ():
+            (self.partial / name).mkdir(exist_ok=True)
         self.mark.write_text(fingerprint)
 
-    def done(self) -> list[str]:
-        return sorted(p.name[: -len(".parquet")] for p in self.partial.glob("*.parquet"))
+    @property
+    def _done_folder(self) -> Path:
+        return self.partial / next(iter(self.outputs)) if self.outputs else self.partial
 
-    def run(self, partitions: ray.data.Dataset, produce: Callable[..., Iterable[pa.Table]], kwargs: dict) -> None:
+    def done(self) -> list[str]:
+        return sorted(p.name[: -len(".parquet")] for p in self._done_folder.glob("*.parquet"))
+
+    def run(self, partitions: ray.data.Dataset, produce: Callable[..., Iterable], kwargs: dict) -> None:
         """Produce and write every partition not yet done (rows `part`, `payload` of `partitions`),
         one Ray task each."""
         (partitions.map_batches(_not_done, batch_format="pyarrow", fn_kwargs={"done": self.done()})
                    .map_batches(_run_partitions, batch_size=1, batch_format="pyarrow",
-                                fn_kwargs={"out_dir": str(self.partial), "produce": produce, "kwargs": kwargs})
+                                fn_kwargs={"out_dir": str(self.partial), "produce": produce, "kwargs": kwargs,
+                                           "outputs": self.outputs})
                    .take_all())
 
     def summaries(self) -> list[dict]:
-        return [read_summary(p) for p in sorted(self.partial.glob("*.parquet"))]
+        return [read_summary(p) for p in sorted(self._done_folder.glob("*.parquet"))]
 
     def publish(self, publish: Callable[[Path, Path], None]) -> None:
         self.mark.unlink()
-        for stale in self.partial.glob("*.tmp"):
+        for stale in self.partial.rglob("*.tmp"):
             stale.unlink()
         publish(self.partial, self.final)

@@ -1,17 +1,80 @@
 """Quality filters of CodeGeeX / CodeParrot-clean / StarCoder (SPEC §4), every threshold configurable.
 
-Each filter is a small class whose `reason` returns why a file is dropped, or None to keep it.
-`apply_filters` runs them in order and marks the first reason that applies.
+Each filter is a small class whose `reason` returns why a file is dropped, or None to keep it. It
+reads a file's `Figures` — byte size, longest and mean line (lines as `str.splitlines` cuts them),
+alphanumeric fraction (`str.isalnum`) — which `figures` computes for a whole batch at once in Arrow
+and numpy. `apply_filters` records the figures (for the statistics) and marks the first reason.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.license import LicensePolicy
 from stages.records import mark
+
+# str.splitlines' line boundaries, in RE2 syntax
+_LINE_BREAK = r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x{85}\x{2028}\x{2029}]"
+_ASCII_ALNUM = np.zeros(256, dtype=np.int64)
+_ASCII_ALNUM[[*range(48, 58), *range(65, 91), *range(97, 123)]] = 1
+
+
+class Figures(NamedTuple):
+    """What the filters look at, for one file."""
+    text: str
+    n_bytes: int
+    line_max: int
+    line_mean: float
+    alnum_frac: float
+
+
+def text_metrics(texts: pa.ChunkedArray | pa.Array) -> dict[str, pa.Array]:
+    """Per file, vectorised: UTF-8 bytes, longest line, mean line length (as `str.splitlines`), and
+    the fraction of characters that are alphanumeric (as `str.isalnum`)."""
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    texts = pc.fill_null(texts.cast(pa.large_string()), "")
+    lines = pc.split_pattern_regex(texts, _LINE_BREAK)
+    lengths = pc.utf8_length(pc.list_flatten(lines)).to_numpy(zero_copy_only=False).astype(np.int64)
+    starts = np.frombuffer(lines.buffers()[1], dtype=np.int64 if pa.types.is_large_list(lines.type) else np.int32)
+    starts = starts[lines.offset: lines.offset + len(lines) + 1] - starts[lines.offset]
+    counts = np.diff(starts)
+    ends_with_break = pc.match_substring_regex(texts, f"(?:{_LINE_BREAK})$").to_numpy(zero_copy_only=False)
+    n = len(texts)
+    line_max = np.maximum.reduceat(lengths, starts[:-1]) if n else np.zeros(0, np.int64)
+    line_sum = np.add.reduceat(lengths, starts[:-1]) if n else np.zeros(0, np.int64)
+    line_count = np.maximum(counts - ends_with_break, 1)
+    chars = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
+    data = texts.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset: texts.offset + n + 1]
+    alnum = np.zeros(n, dtype=np.int64)
+    nonempty = np.flatnonzero(np.diff(offsets) > 0)
+    if len(nonempty):
+        alnum[nonempty] = np.add.reduceat(_ASCII_ALNUM[raw[offsets[0]: offsets[-1]]], offsets[nonempty] - offsets[0])
+        non_ascii = chars != (np.diff(offsets))        # more bytes than characters: count with Unicode classes
+        if non_ascii.any():
+            rows = np.flatnonzero(non_ascii)
+            rest = pc.replace_substring_regex(texts.take(pa.array(rows)), r"[\x00-\x7f]+", "")   # the non-ASCII characters
+            alnum[rows] += pc.count_substring_regex(rest, r"[\p{L}\p{N}]").to_numpy(zero_copy_only=False)
+    return {"bytes": pa.array(np.diff(offsets), pa.int64()),
+            "line_max": pa.array(line_max, pa.int32()),
+            "line_mean": pa.array(line_sum / line_count, pa.float32()),
+            "alnum_frac": pa.array(alnum / np.maximum(chars, 1), pa.float32())}
+
+
+def figures(texts: pa.ChunkedArray | pa.Array) -> list[Figures]:
+    metrics = text_metrics(texts)
+    columns = [metrics[k].to_numpy(zero_copy_only=False).tolist() for k in ("bytes", "line_max", "line_mean", "alnum_frac")]
+    texts = texts.to_pylist()
+    return [Figures(t or "", *values) for t, *values in zip(texts, *columns)]
+
+
+def figures_of(text: str) -> Figures:
+    return figures(pa.array([text], pa.large_string()))[0]
 
 
 @dataclass(frozen=True)
@@ -20,11 +83,10 @@ class SizeFilter:
     min_bytes: int
     max_bytes: int
 
-    def reason(self, text: str) -> str | None:
-        n = len(text.encode("utf-8"))
-        if n < self.min_bytes:
+    def reason(self, f: Figures) -> str | None:
+        if f.n_bytes < self.min_bytes:
             return "too_small"
-        if n > self.max_bytes:
+        if f.n_bytes > self.max_bytes:
             return "too_large"
         return None
 
@@ -35,11 +97,10 @@ class LineLengthFilter:
     max_line_length: int
     max_mean_line_length: float
 
-    def reason(self, text: str) -> str | None:
-        lengths = [len(line) for line in text.splitlines()] or [0]
-        if max(lengths) > self.max_line_length:
+    def reason(self, f: Figures) -> str | None:
+        if f.line_max > self.max_line_length:
             return "max_line_length"
-        if sum(lengths) / len(lengths) > self.max_mean_line_length:
+        if f.line_mean > self.max_mean_line_length:
             return "mean_line_length"
         return None
 
@@ -49,11 +110,8 @@ class AlnumFilter:
     """CodeParrot-clean: drop files whose fraction of alphanumeric characters is too low."""
     min_fraction: float
 
-    def reason(self, text: str) -> str | None:
-        if not text:
-            return "alnum_fraction"
-        alnum = sum(c.isalnum() for c in text)
-        return "alnum_fraction" if alnum / len(text) < self.min_fraction else None
+    def reason(self, f: Figures) -> str | None:
+        return "alnum_fraction" if not f.text or f.alnum_frac < self.min_fraction else None
 
 
 @dataclass(frozen=True)
@@ -62,8 +120,10 @@ class AutogeneratedFilter:
     markers: tuple[str, ...]
     lines: int
 
-    def reason(self, text: str) -> str | None:
-        head = "\n".join(text.splitlines()[: self.lines]).lower()
+    def reason(self, f: Figures) -> str | None:
+        # the first `lines` lines lie within this many characters: no need to split the whole file
+        head = f.text[: (f.line_max + 2) * self.lines]
+        head = "\n".join(head.splitlines()[: self.lines]).lower()
         return "autogenerated" if any(m in head for m in self.markers) else None
 
 
@@ -77,39 +137,25 @@ def build_filters(cfg) -> list:
     ]
 
 
-def first_reason(filters: list, text: str) -> str | None:
-    for f in filters:
-        reason = f.reason(text)
+def first_reason(filters: list, text: str | Figures) -> str | None:
+    f = figures_of(text) if isinstance(text, str) else text
+    for flt in filters:
+        reason = flt.reason(f)
         if reason is not None:
             return reason
     return None
 
 
-def text_metrics(texts: pa.ChunkedArray) -> dict[str, pa.Array]:
-    """CodeParrot-clean's per-file figures, vectorised: longest line, mean line length, alphanumeric fraction."""
-    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    lines = pc.split_pattern(texts, "\n")
-    lengths = pc.utf8_length(pc.list_flatten(lines))
-    parents = pc.list_parent_indices(lines)
-    grouped = pa.table({"row": parents, "len": lengths}).group_by("row", use_threads=False).aggregate(
-        [("len", "max"), ("len", "mean")])
-    line_max = [0] * len(texts)
-    line_mean = [0.0] * len(texts)
-    for row, mx, mean in zip(*(grouped.column(c).to_pylist() for c in ("row", "len_max", "len_mean"))):
-        line_max[row], line_mean[row] = mx, mean
-    chars = pc.utf8_length(texts)
-    alnum = pc.count_substring_regex(texts, r"[\p{L}\p{N}]")
-    alnum_frac = pc.divide(pc.cast(alnum, pa.float64()), pc.max_element_wise(pc.cast(chars, pa.float64()), 1.0))
-    return {"line_max": pa.array(line_max, pa.int32()), "line_mean": pa.array(line_mean, pa.float32()),
-            "alnum_frac": pc.cast(alnum_frac, pa.float32())}
-
-
 def apply_filters(batch: pa.Table, filters: list, licenses: LicensePolicy | None = None) -> pa.Table:
     """Record each file's figures (for the statistics) and mark the first rule that drops it: the
     license policy, then the filters in order."""
-    for name, values in text_metrics(batch.column("text")).items():
-        batch = batch.set_column(batch.schema.get_field_index(name), name, values)
+    texts = batch.column("text")
+    metrics = text_metrics(texts)
+    for name in ("line_max", "line_mean", "alnum_frac"):
+        batch = batch.set_column(batch.schema.get_field_index(name), name, metrics[name])
     license_reasons = ([licenses.reason(x) for x in batch.column("license").to_pylist()] if licenses
                        else [None] * batch.num_rows)
-    reasons = [lr or first_reason(filters, text) for lr, text in zip(license_reasons, batch.column("text").to_pylist())]
+    columns = [metrics[k].to_numpy(zero_copy_only=False).tolist() for k in ("bytes", "line_max", "line_mean", "alnum_frac")]
+    reasons = [lr or first_reason(filters, Figures(t or "", *values))
+               for lr, t, *values in zip(license_reasons, texts.to_pylist(), *columns)]
     return mark(batch, reasons)

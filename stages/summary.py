@@ -50,7 +50,8 @@ def summarize(table: pa.Table) -> dict:
     if "redactions" in table.column_names and kept.column("redactions").null_count < kept.num_rows:
         for pairs in kept.column("redactions").to_pylist():
             redactions.update(dict(pairs or []))
-    return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments, "redactions": dict(redactions)}
+    tokens = int(pc.sum(kept.column("num_tokens")).as_py() or 0) if "num_tokens" in table.column_names else 0
+    return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments, "redactions": dict(redactions), "tokens": tokens}
 
 
 def combine(a: dict | None, b: dict) -> dict:
@@ -61,7 +62,8 @@ def combine(a: dict | None, b: dict) -> dict:
             for column in a["hist"] if column in b["hist"]}
     hist.update({c: v for c, v in a["hist"].items() if c not in b["hist"]})
     hist.update({c: v for c, v in b["hist"].items() if c not in a["hist"]})
-    return {"hist": hist, **{key: _add(a[key], b[key]) for key in ("n", "bytes", "comment_languages", "redactions")}}
+    return {"hist": hist, "tokens": a.get("tokens", 0) + b.get("tokens", 0),
+            **{key: _add(a[key], b[key]) for key in ("n", "bytes", "comment_languages", "redactions")}}
 
 
 def _add(x: dict, y: dict) -> dict:
@@ -75,7 +77,9 @@ def merge(summaries: list[dict]) -> dict:
     hist: dict = {}
     comments: Counter = Counter()
     redactions: Counter = Counter()
+    tokens = 0
     for s in summaries:
+        tokens += s.get("tokens", 0)
         redactions.update(s.get("redactions", {}))
         n.update(s["n"])
         nbytes.update(s["bytes"])
@@ -114,8 +118,28 @@ def merge(summaries: list[dict]) -> dict:
         out["comment_languages"] = dict(comments.most_common())
     if redactions:
         out["redactions"] = dict(redactions.most_common())
+    if tokens:
+        out["tokens"] = tokens
     return out
 
 
 def books_balance(stage: dict) -> bool:
     return stage["in"] == stage["kept"] + sum(stage["dropped"].values()) + sum(stage["quarantined"].values())
+
+
+def passed_through(stage: dict) -> dict:
+    """The books of a stage that keeps everything it is given: what `stage` kept, as in and kept."""
+    kept_sources = {src: {"in": b["kept"], "kept": b["kept"], "dropped": 0, "quarantined": 0,
+                          "in_bytes": b["kept_bytes"], "kept_bytes": b["kept_bytes"]}
+                    for src, b in stage["by_source"].items() if b["kept"]}
+    languages = {lang: {"in": b["files"], "kept": b["files"], "in_bytes": b["bytes"], "kept_bytes": b["bytes"]}
+                 for lang, b in stage["kept_by_language"].items()}
+    out = {"in": stage["kept"], "kept": stage["kept"], "in_bytes": stage["kept_bytes"], "kept_bytes": stage["kept_bytes"],
+           "dropped": {}, "quarantined": {}, "by_source": kept_sources, "by_language": languages,
+           "kept_by_language": dict(stage["kept_by_language"])}
+    if "histograms" in stage:
+        out["histograms"] = {c: {**h, "in": h["kept"]} for c, h in stage["histograms"].items()}
+    for key in ("comment_languages", "redactions"):
+        if key in stage:
+            out[key] = dict(stage[key])
+    return out

@@ -29,10 +29,13 @@ def in_sample(record_id: str, fraction: float) -> bool:
     return xxhash.xxh64_intdigest(record_id.encode(), seed=17) < fraction * 2**64
 
 
-def insert_tags(batch: pa.Table, comment_sample: float = 0.0) -> pa.Table:
-    """Prepend the tag line; for a seeded sample of files, note the natural language of the comments."""
+def sample_comment_languages(batch: pa.Table, comment_sample: float = 0.0) -> pa.Table:
+    """For a seeded sample of files, note the natural language of their comments (`comment_lang`)."""
     ids, texts, langs = (batch.column(c).to_pylist() for c in ("id", "text", "language"))
     comment_langs = [comment_language(t, lang) if in_sample(i, comment_sample) else None for i, t, lang in zip(ids, texts, langs)]
-    batch = batch.set_column(batch.schema.get_field_index("comment_lang"), "comment_lang", pa.array(comment_langs, pa.string()))
-    tagged_texts = [tagged(t, lang) for t, lang in zip(texts, langs)]
-    return batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(tagged_texts, pa.large_string()))
+    return batch.set_column(batch.schema.get_field_index("comment_lang"), "comment_lang", pa.array(comment_langs, pa.string()))
+
+
+def tagged_texts(batch: pa.Table) -> list[str]:
+    """Each file's text with its tag line in front."""
+    return [tagged(t, lang) for t, lang in zip(batch.column("text").to_pylist(), batch.column("language").to_pylist())]

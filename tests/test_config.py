@@ -72,7 +72,7 @@ def test_stats_on_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_tokenizer_sample_is_language_balanced():
-    from pipeline.build import sample_fractions
+    from pipeline.tokens import sample_fractions
     fractions = sample_fractions({"Python": 90_000_000, "C++": 9_000_000, "C": 1_000_000}, 20_000_000, 0.5)
     sampled = {"Python": 90e6 * fractions["Python"], "C++": 9e6 * fractions["C++"], "C": 1e6 * fractions["C"]}
     assert sampled["Python"] <= 10_000_000 + 1 and fractions["C"] == fractions["C++"] == 1.0

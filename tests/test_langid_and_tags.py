@@ -2,7 +2,7 @@ import pyarrow as pa
 
 from stages.langid import CODEGEEX_LANGUAGES, identify_languages, language_of
 from stages.records import RECORD_SCHEMA
-from stages.tag import LANGUAGE_TAGS, insert_tags
+from stages.tag import LANGUAGE_TAGS, tagged_texts
 
 
 def test_every_codegeex_language_has_an_extension_and_a_tag():
@@ -43,5 +43,5 @@ def test_identify_and_tag_a_batch():
                                include=["Python"])
     assert batch.column("language").to_pylist() == ["Python", None, "Go"]
     assert batch.column("reason").to_pylist() == [None, "unknown_language", "excluded_language"]
-    tagged = insert_tags(batch.slice(0, 1))
-    assert tagged.column("text")[0].as_py() == "# language: Python\nx = 1\n"
+    tagged = tagged_texts(batch.slice(0, 1))
+    assert tagged == ["# language: Python\nx = 1\n"]

@@ -11,7 +11,8 @@ def test_summaries_merge_like_one(scraped_tree):
     table = ingest(scraped_tree)
     kept = table.filter(pa.compute.equal(table.column("status"), "kept"))
     metrics = text_metrics(kept.column("text"))
-    for name, values in metrics.items():
+    for name in ("line_max", "line_mean", "alnum_frac"):
+        values = metrics[name]
         kept = kept.set_column(kept.schema.get_field_index(name), name, values)
     whole = merge([summarize(kept)])
     parts = merge([summarize(kept.slice(0, 7)), summarize(kept.slice(7, 30)), summarize(kept.slice(37))])
@@ -21,14 +22,16 @@ def test_summaries_merge_like_one(scraped_tree):
     assert sum(whole["histograms"]["size"]["kept"]) == kept.num_rows
 
 
-def test_text_metrics_match_python():
-    texts = ["ab\ncdef\n", "x" * 10, "a = 1  # ü\n\nlong line here\n"]
+def test_text_metrics_match_python(stdlib_texts):
+    texts = ["ab\ncdef\n", "x" * 10, "a = 1  # ü\n\nlong line here\n", "", "a\r\nb\rc\x0bd\u2028é\n\n", "①②③ ß"]
+    texts += stdlib_texts
     m = text_metrics(pa.chunked_array([texts]))
     for i, t in enumerate(texts):
-        lengths = [len(line) for line in t.split("\n")]
+        lengths = [len(line) for line in t.splitlines()] or [0]
+        assert m["bytes"][i].as_py() == len(t.encode())
         assert m["line_max"][i].as_py() == max(lengths)
         assert abs(m["line_mean"][i].as_py() - sum(lengths) / len(lengths)) < 1e-4
-        assert abs(m["alnum_frac"][i].as_py() - sum(c.isalnum() for c in t) / len(t)) < 1e-6
+        assert abs(m["alnum_frac"][i].as_py() - sum(c.isalnum() for c in t) / max(len(t), 1)) < 1e-6
 
 
 def test_comment_language_of_real_code(stdlib_texts):

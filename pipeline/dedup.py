@@ -1,0 +1,218 @@
+"""The dedup steps of a build: exact dedup by a shuffle of content hashes, near dedup by a shuffle of
+LSH buckets, connected components and the marking. Both work on the records' keys (no text: the
+text stays where the per-file pass wrote it), and write each stage's records without text, with
+`status` and `reason`, so their books and rejects are kept like every other stage's."""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+
+from pipeline.shuffle import parquet_files, shuffle
+
+from stages import components, exact_dedup as exact, near_dedup as lsh
+from stages.per_file import KEPT_SCHEMA
+from stages.records import mark
+
+KEY_COLUMNS = [c for c in KEPT_SCHEMA.names if c != "text"]   # a record without its text, with content_hash
+ROWS_PER_ROW_GROUP = 1024
+
+
+def exact_dedup(build) -> None:
+    """One survivor per content hash: a shuffle of the kept records' keys (no text) by hash."""
+    from pipeline.build import FILES
+    enabled = build.cfg.dedup.exact.enabled
+    build.shuffle_stage("05_exact_dedup", {"keys": parquet_files(build.run.stage_dir(FILES) / "kept")}, "content_hash",
+                        exact.keep_first_of_group if enabled else _without_hash, columns={"keys": KEY_COLUMNS})
+
+
+def _without_hash(records: pa.Table) -> pa.Table:
+    return records.drop_columns(["content_hash"])
+
+
+def near_dedup(build) -> None:
+    """Candidate pairs (LSH buckets of the per-file pass's band rows, exact copies left out as exact
+    dedup left them out), components, the cluster report, then the duplicates marked. Pairs and
+    components are kept in the run under the stage's fingerprint, so a crash after them does not
+    redo them. Small graphs: union-find in one task; large ones (`components`): large-star/small-star
+    rounds of shuffles, no process holds all edges. The marking is a shuffle of the records' keys and
+    the removed ids by id."""
+    from pipeline.build import FILES
+    near = build.cfg.dedup.near
+    run = build.run
+    kept_05 = {"keys": parquet_files(run.stage_dir("05_exact_dedup"))}
+    if not near.enabled:
+        build.shuffle_stage("06_near_dedup", kept_05, "id", _kept_rows)
+        return
+    fingerprint = build.fingerprints["06_near_dedup"]
+    removed_dir = run.stages / "06_near_dedup.clusters"
+    edges_dir = run.root / "work" / "near_dedup_edges"
+    if not run.checkpoint_is(edges_dir, fingerprint):
+        tmp = run.temp_for(edges_dir)
+        tmp.mkdir(parents=True)
+        shuffle(inputs={"bands": parquet_files(run.stage_dir(FILES) / "bands")}, key="band_key", partitions=build.partitions(),
+                work=run.root / "work" / "shuffle", fn=write_table,
+                fn_kwargs={"out_dir": str(tmp), "fn": lsh.bucket_edges,
+                           "fn_kwargs": {"threshold": near.threshold if near.exact_jaccard else None,
+                                         "exact_dedup": build.cfg.dedup.exact.enabled}})
+        run.publish(tmp, edges_dir)
+        run.mark_checkpoint(edges_dir, fingerprint)
+    distributed = near.components == "distributed" or (
+        near.components == "auto" and _parquet_rows(edges_dir) > near.local_max_edges)
+    if not run.checkpoint_is(removed_dir, fingerprint):
+        tmp = run.temp_for(removed_dir)
+        if distributed:
+            distributed_components(build, edges_dir, tmp)
+        else:
+            ray.get(_local_components.remote(str(edges_dir), str(tmp)))
+        run.publish(tmp, removed_dir)
+        run.mark_checkpoint(removed_dir, fingerprint)
+    build.clusters = cluster_report(build, removed_dir)
+    books = build.shuffle_stage("06_near_dedup", {**kept_05, "removed": parquet_files(removed_dir)}, "id", _mark_removed,
+                                columns={"removed": ["id"]}, schemas={"removed": pa.schema([("id", pa.string())])})
+    books["clusters"] = build.clusters
+    build.write_stats(status="running")
+
+
+def _kept_rows(keys: pa.Table) -> pa.Table:
+    return keys.filter(pc.equal(keys.column("status"), "kept"))
+
+
+def _mark_removed(keys: pa.Table, removed: pa.Table) -> pa.Table:
+    """The kept records of one id partition, those among `removed` marked near duplicates."""
+    keys = _kept_rows(keys)
+    hit = pc.is_in(keys.column("id"), value_set=removed.column("id").combine_chunks())
+    return mark(keys, pc.if_else(hit, pa.scalar("near_duplicate"), pa.scalar(None, pa.string())))
+
+
+def cluster_report(build, removed_dir: Path) -> dict:
+    """Sizes and the largest clusters, summarised file by file; only those clusters are named."""
+    parts = ray.get([_cluster_summary.remote(str(f)) for f in parquet_files(removed_dir)])
+    report = lsh.merge_cluster_summaries(parts)
+    ids = sorted({i for c in report["largest"] for i in [c["survivor"], *c["members"]]})
+    return lsh.name_clusters(report, ray.get(_names.remote(str(build.run.stage_dir("05_exact_dedup")), ids)))
+
+
+def distributed_components(build, edges_dir: Path, out_dir: Path) -> None:
+    """Iterated large-star / small-star over shuffles until the edges stop changing; then each
+    component is a star around its survivor. Writes the removed files to `out_dir`."""
+    removed_files, round_number = star_components(parquet_files(edges_dir), build.run.root / "work", build.partitions())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for f in removed_files:
+        f.rename(out_dir / f.name)
+    build.echo(f"  {'components':<15} distributed large-star/small-star converged after {round_number} round(s)")
+
+
+def star_components(edge_files: list[Path], work: Path, partitions: int, max_rounds: int = 200) -> tuple[list[Path], int]:
+    """Connected components of candidate pairs by large-star/small-star rounds (stages.components),
+    each a pair of shuffles by node, until the edge set stops changing. Returns (files of the removed
+    files with their survivors, rounds run)."""
+    if not edge_files:
+        return [], 0
+    scratch = work / "shuffle"
+    files, transform = edge_files, (components.from_candidate_pairs, {})
+    previous = None
+    for round_number in range(1, max_rounds + 1):
+        large = work / f"star-{round_number}-large"
+        small = work / f"star-{round_number}-small"
+        for folder in (large, small):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        shuffle({"edges": files}, "u", partitions, scratch, write_table,
+                {"out_dir": str(large), "fn": components.large_star},
+                transform={"edges": _chain(transform, (components.both_directions, {}))})
+        digests = shuffle({"edges": parquet_files(large)}, "u", partitions, scratch, write_table,
+                          {"out_dir": str(small), "fn": components.small_star, "digest": True},
+                          transform={"edges": (components.larger_first, {})}, schemas={"edges": components.EDGES})
+        if round_number > 1:
+            shutil.rmtree(files[0].parent, ignore_errors=True)
+        shutil.rmtree(large, ignore_errors=True)
+        files, transform = parquet_files(small), None
+        state = (sum(d[0] for d in digests if d), sum(d[1] for d in digests if d) % (1 << 64))
+        if state == previous:
+            break
+        previous = state
+    out = work / "star-removed"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    shuffle({"edges": files}, "v", partitions, scratch, write_table, {"out_dir": str(out), "fn": components.removed_of_star},
+            schemas={"edges": components.EDGES})
+    shutil.rmtree(files[0].parent if files else out / "none", ignore_errors=True)
+    return parquet_files(out), round_number
+
+
+def _chain(first: tuple | None, then: tuple) -> tuple:
+    if first is None:
+        return then
+    return (_then, {"first": first, "then": then})
+
+
+def _then(table: pa.Table, first: tuple, then: tuple) -> pa.Table:
+    return then[0](first[0](table, **first[1]), **then[1])
+
+
+def write_table(table: pa.Table, partition: int, out_dir: str, fn, fn_kwargs: dict | None = None, digest: bool = False):
+    """A reducer that writes `fn`'s result for its partition as plain Parquet (intermediate data);
+    with `digest`, returns (rows, an order-free hash of them) for the convergence test."""
+    result = fn(table, **(fn_kwargs or {}))
+    if result.num_rows:
+        pq.write_table(result, str(Path(out_dir) / f"p-{partition:05d}.parquet"))
+    if digest:
+        d = components.fingerprint(result)
+        return (d.column("edges")[0].as_py(), int(d.column("digest")[0].as_py()))
+    return None
+
+
+def _parquet_rows(folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in Path(folder).glob("*.parquet"))
+
+
+@ray.remote
+def _local_components(edges_dir: str, out_dir: str) -> None:
+    """Connected components of all candidate pairs by union-find in this one task (small graphs):
+    the removed files and their survivors, written to `out_dir`."""
+    files = sorted(Path(edges_dir).glob("*.parquet"))
+    edges = pa.concat_tables([pq.read_table(f) for f in files]) if files else lsh.EDGE_SCHEMA.empty_table()
+    removed = lsh.cluster_survivors(edges.select(lsh.EDGE_SCHEMA.names))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    pq.write_table(removed, str(Path(out_dir) / "removed.parquet"))
+
+
+@ray.remote
+def _cluster_summary(path: str) -> dict:
+    import pyarrow.parquet as pq
+
+    return lsh.cluster_summary(pq.read_table(path))
+
+
+@ray.remote
+def _names(records_dir: str, ids: list[str]) -> pa.Table:
+    import pyarrow.dataset as pads
+
+    return pads.dataset(records_dir, format="parquet").to_table(
+        columns=["id", "repo", "path"], filter=pc.field("id").isin(pa.array(ids, pa.string())))
+
+
+# What a task needs loaded is cached per worker process, keyed by the file's identity so that a new
+# build's file is never mistaken for an old one.
+@functools.lru_cache(maxsize=4)
+def load_ids(path: str, _identity: tuple, removed: bool = True) -> frozenset:
+    """The ids in a folder of Parquet files (`removed`: only those a stage did not keep, when it has a status)."""
+    import pyarrow.dataset as pads
+
+    ds = pads.dataset(path, format="parquet")
+    flt = pc.field("status") != "kept" if removed and "status" in ds.schema.names else None
+    return frozenset(ds.to_table(columns=["id"], filter=flt).column("id").to_pylist())
+
+
+def identity(path: str) -> tuple:
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

@@ -1,0 +1,105 @@
+"""The per-file pass: every stage that looks at one file at a time, on a batch of ingested records.
+
+ingest's books → language → filter → clean (secrets, benchmarks) → the tag stage's comment sample,
+then what dedup needs of each kept file: its content hash and MinHash bucket keys. A record that a
+stage drops or quarantines leaves here with that stage's name and reason (a reject, text included);
+the rest go on. Each stage's summary is taken as records leave it, so every logical stage keeps its
+own books although the file is read, and written, once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages import clean, filters, langid, minhash, tag
+from stages.decontaminate import Decontaminator
+from stages.exact_dedup import add_content_hash
+from stages.license import LicensePolicy
+from stages.records import KEPT, RECORD_SCHEMA
+from stages.summary import summarize
+
+PASS_STAGES = ("01_ingest", "02_language", "03_filter", "04_clean")
+KEPT_SCHEMA = RECORD_SCHEMA.append(pa.field("content_hash", pa.string()))
+REJECTS_SCHEMA = RECORD_SCHEMA.append(pa.field("stage", pa.string()))
+BANDS_SCHEMA = pa.schema([("band_key", pa.int64()), ("id", pa.string()), ("rank_key", pa.string()),
+                          ("content_hash", pa.string())])
+
+
+@dataclass(frozen=True)
+class NearDedupSettings:
+    num_perm: int
+    ngram: int
+    seed: int
+    bands: int
+    rows: int
+    exact_jaccard: bool = False
+
+
+@dataclass(frozen=True)
+class PerFileSettings:
+    include: tuple[str, ...]
+    min_confidence: float
+    filters: tuple
+    licenses: LicensePolicy | None
+    redact_secrets: bool
+    max_secret_fraction: float
+    decontaminator: Decontaminator | None
+    comment_sample: float
+    near: NearDedupSettings | None
+
+
+def _stage_functions(s: PerFileSettings):
+    return {
+        "01_ingest": None,
+        "02_language": lambda t: langid.identify_languages(t, list(s.include), s.min_confidence),
+        "03_filter": lambda t: filters.apply_filters(t, list(s.filters), s.licenses),
+        "04_clean": lambda t: clean.clean_batch(t, s.redact_secrets, s.max_secret_fraction, s.decontaminator),
+    }
+
+
+def process(records: pa.Table, s: PerFileSettings) -> tuple[dict[str, pa.Table], dict[str, dict]]:
+    """({"kept", "rejects", "bands"} tables, each stage's summary) for one batch of ingested records."""
+    summaries: dict[str, dict] = {}
+    rejects = []
+    table = records
+    for stage, fn in _stage_functions(s).items():
+        if fn is not None and table.num_rows:
+            table = fn(table)
+        summaries[stage] = summarize(table)
+        is_kept = pc.equal(table.column("status"), KEPT)
+        out = table.filter(pc.invert(is_kept))
+        if out.num_rows:
+            rejects.append(out.append_column("stage", pa.array([stage] * out.num_rows, pa.string())))
+        table = table.filter(is_kept)
+    table = tag.sample_comment_languages(table, s.comment_sample)
+    table = add_content_hash(table)
+    return {"kept": table.cast(KEPT_SCHEMA),
+            "rejects": pa.concat_tables(rejects).cast(REJECTS_SCHEMA) if rejects else REJECTS_SCHEMA.empty_table(),
+            "bands": band_rows(table, s.near)}, summaries
+
+
+def band_rows(table: pa.Table, near: NearDedupSettings | None) -> pa.Table:
+    """One row per (file, band): the LSH bucket the file falls into for that band (and, for the
+    exact-Jaccard check, the file's shingle set)."""
+    if near is None or table.num_rows == 0:
+        return _empty_bands(near)
+    sig, present = minhash.signatures(table.column("text"), near.num_perm, near.ngram, near.seed)
+    rows = np.flatnonzero(present)
+    keys = minhash.band_keys(sig[rows], near.bands, near.rows)
+    take = pa.array(np.repeat(rows, near.bands))
+    out = pa.table({"band_key": pa.array(keys.reshape(-1), pa.int64()), "id": table.column("id").take(take),
+                    "rank_key": table.column("rank_key").take(take), "content_hash": table.column("content_hash").take(take)})
+    if near.exact_jaccard:
+        sets = minhash.shingle_sets(table.column("text").take(pa.array(rows)), near.ngram)
+        out = out.append_column("shingles", pa.array([sets[k].tobytes() for k in range(len(rows)) for _ in range(near.bands)],
+                                                     pa.large_binary()))
+    return out
+
+
+def _empty_bands(near: NearDedupSettings | None) -> pa.Table:
+    if near is not None and near.exact_jaccard:
+        return BANDS_SCHEMA.append(pa.field("shingles", pa.large_binary())).empty_table()
+    return BANDS_SCHEMA.empty_table()
