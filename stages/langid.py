@@ -3,18 +3,18 @@
 Covers CodeGeeX-13B's 23 languages and the others of its tag scheme (SPEC §3). With a path: the
 extension or file name; a `.h` header is decided between C, C++ and Objective-C from its content.
 Without one (the Pile's GitHub documents) or with an extensionless name: the shebang, then an
-Emacs/Vim modeline, then — for path-less files — Magika's content classifier (its model ships in
-its wheel), accepted above a confidence threshold. Files whose language is not identified, or not
+Emacs/Vim modeline, then — for path-less files — the content model (stages.langid_model: a linear
+model over hashed code tokens that ships with codecorpus), accepted above a confidence threshold. Files whose language is not identified, or not
 in the configured list, are dropped with a count.
 """
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import PurePosixPath
 
 import pyarrow as pa
 
+from stages import langid_model
 from stages.records import mark
 
 # CodeGeeX-13B's languages, in the order of their share of its corpus (SPEC §3).
@@ -108,18 +108,8 @@ _SHEBANG = re.compile(r"#!\s*(?:\S*/)?([\w.+-]+)(?:\s+(?:-\S+\s+)*([\w.+-]+))?")
 _EMACS_MODE = re.compile(r"-\*-\s*(?:.*?mode:\s*)?([\w+-]+)\s*(?:;.*?)?-\*-", re.I)
 _VIM_MODE = re.compile(r"\b(?:vim?|ex):.*?\b(?:ft|filetype|syntax)=([\w+-]+)", re.I)
 
-# Magika's labels for the languages we tag (CUDA and Objective-C++ are told apart from C++ and
-# Objective-C by their constructs).
-MAGIKA_LABELS = {
-    "c": "C", "cpp": "C++", "cs": "C#", "css": "CSS", "fortran": "Fortran", "go": "Go", "haskell": "Haskell",
-    "html": "HTML", "java": "Java", "javascript": "JavaScript", "kotlin": "Kotlin", "latex": "TeX", "lisp": "Lisp",
-    "matlab": "Matlab", "objectivec": "Objective-C", "pascal": "Pascal", "perl": "Perl", "php": "PHP",
-    "prolog": "Prolog", "python": "Python", "r": "R", "rust": "Rust", "scala": "Scala", "shell": "Shell",
-    "sql": "SQL", "swift": "Swift", "typescript": "TypeScript", "vba": "Visual Basic",
-}
-_CUDA_HINT = re.compile(r"__global__|__shared__|<<<.*>>>|\bthreadIdx\b|\bblockIdx\b|#include\s*[<\"]cuda")
-_SCOPE = re.compile(r"\w::\w")
-_PERL_HINT = re.compile(r"^(?:package\s+\w+(?:::\w+)+\s*;|use\s+(?:strict|warnings)\s*;|=head1\b|=pod\b)", re.M)
+_CUDA_HINT = re.compile(r"__global__|__device__|__shared__|__syncthreads|<<<.*>>>|\bthreadIdx\b|\bblockIdx\b|\bblockDim\b"
+                        r"|#include\s*[<\"]cuda")
 
 
 def language_of_interpreter_or_modeline(text: str) -> str | None:
@@ -133,37 +123,51 @@ def language_of_interpreter_or_modeline(text: str) -> str | None:
                 return _INTERPRETERS[prog]
     lines = text[:2000].split("\n", 3)[:3] + text[-2000:].rsplit("\n", 4)[-4:]
     for line in lines:
+        if "-*-" not in line and "vi:" not in line and "vim:" not in line and "ex:" not in line:
+            continue
         match = _EMACS_MODE.search(line) or _VIM_MODE.search(line)
         if match and match.group(1).lower() in _MODE_NAMES:
             return _MODE_NAMES[match.group(1).lower()]
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def _magika():
-    from magika import Magika   # loaded once per worker process; the model is inside the wheel
-    return Magika()
+_CPP_MARKER = re.compile(r"::|\btemplate\s*<|\bclass\s+\w+\s*[:{]|\bnamespace\b|\bnullptr\b|\bpublic:|\bprivate:|\bvirtual\b"
+                         r"|#include\s*<(?:iostream|string|vector|memory|map|algorithm|cstdio|cstdlib|cstring|cmath|cstdint)>")
 
 
-def classify_content(text: str) -> tuple[str | None, float]:
-    """Magika's language for a file's content and its score (None when not a language we tag)."""
-    result = _magika().identify_bytes(text.encode("utf-8", "surrogatepass"))
-    lang = MAGIKA_LABELS.get(str(result.prediction.dl.label))
-    return _refine(lang, text), float(result.prediction.score)
+REFINE_HEAD, REFINE_TAIL = 8192, 2048    # where the constructs below are looked for
+_CUDA_WORDS = ("__", "<<<", "Idx", "blockDim", "cuda")      # substrings every _CUDA_HINT match holds one of
+_FORTRAN_HINT = re.compile(r"(?im)\bimplicit\s+none\b|^\s*end\s+(?:subroutine|module|program)\b")
+_CPP_WORDS = ("::", "template", "class", "namespace", "nullptr", "public:", "private:", "virtual", "#include")
 
 
 def _refine(lang: str | None, text: str) -> str | None:
-    """Split what Magika does not: CUDA from C/C++, C++ from C, Objective-C++ from Objective-C,
-    and Flow-typed JavaScript (`@flow`) from TypeScript."""
-    if lang in ("C", "C++") and _CUDA_HINT.search(text):
+    """Constructs that settle what the model may blur: kernel syntax makes C or C++ CUDA (a C or C++
+    file never has it), `implicit none` or `end subroutine` makes it Fortran; C++ constructs make a C
+    file C++ and an Objective-C file Objective-C++, and a C++ file with none of them is C."""
+    if lang not in ("C", "C++", "Objective-C"):
+        return lang
+    text = text[:REFINE_HEAD] + "\n" + text[-REFINE_TAIL:] if len(text) > REFINE_HEAD + REFINE_TAIL else text
+    if lang != "Objective-C" and any(k in text for k in _CUDA_WORDS) and _CUDA_HINT.search(text):
         return "CUDA"
-    if lang == "C" and _CPP_HINT.search(text):
-        return "C++"
-    if lang == "Objective-C" and (_CPP_HINT.search(text) or _SCOPE.search(text)):
-        return "Objective-C++"
-    if lang == "TypeScript" and "@flow" in text[:3000]:
-        return "JavaScript"
-    return lang
+    if ("none" in text or "NONE" in text or "subroutine" in text.lower()) and _FORTRAN_HINT.search(text):
+        return "Fortran"             # preprocessed Fortran (#include, #ifdef) looks like C to the model
+    cpp = any(k in text for k in _CPP_WORDS) and _CPP_MARKER.search(text) is not None
+    if lang == "Objective-C":
+        return "Objective-C++" if cpp else lang
+    return "C++" if cpp else "C"
+
+
+def languages_of_content(texts: list[str], min_confidence: float = 0.3) -> list[str | None]:
+    """The language of each path-less file: its `#!` line or modeline when it has one, else the content
+    model (stages.langid_model), accepted at `min_confidence`; a whole batch is scored at once."""
+    out: list[str | None] = [language_of_interpreter_or_modeline(t) if t else None for t in texts]
+    todo = [i for i, (t, lang) in enumerate(zip(texts, out)) if t and lang is None]
+    if todo:
+        langs, scores = langid_model.model().predict([texts[i] for i in todo])
+        for i, lang, score in zip(todo, langs, scores):
+            out[i] = _refine(lang, texts[i]) if score >= min_confidence else None
+    return out
 
 
 def language_of(path: str | None, text: str | None = None, min_confidence: float = 0.3) -> str | None:
@@ -173,24 +177,18 @@ def language_of(path: str | None, text: str | None = None, min_confidence: float
         if lang or not text or PurePosixPath(path).suffix:
             return lang
         return language_of_interpreter_or_modeline(text)    # an extensionless script
-    if not text:
-        return None
-    lang = language_of_interpreter_or_modeline(text)
-    if lang:
-        return lang
-    if _PERL_HINT.search(text):            # Magika often takes POD-heavy Perl modules for prose
-        return "Perl"
-    lang, score = classify_content(text)
-    return lang if score >= min_confidence else None
+    return languages_of_content([text or ""], min_confidence)[0]
 
 
 def identify_languages(batch: pa.Table, include: list[str], min_confidence: float = 0.3) -> pa.Table:
-    """Fill the `language` column; drop files of unknown or unwanted languages."""
+    """Fill the `language` column; drop files of unknown or unwanted languages. Files without a path
+    are identified from their content, all of a batch at once."""
     wanted = set(include)
-    languages, reasons = [], []
-    for path, text in zip(batch.column("path").to_pylist(), batch.column("text").to_pylist()):
-        lang = language_of(path, text, min_confidence)
-        languages.append(lang)
-        reasons.append("unknown_language" if lang is None else (None if lang in wanted else "excluded_language"))
+    paths, texts = batch.column("path").to_pylist(), batch.column("text").to_pylist()
+    languages = [language_of(p, t, min_confidence) if p else None for p, t in zip(paths, texts)]
+    pathless = [i for i, p in enumerate(paths) if not p]
+    for i, lang in zip(pathless, languages_of_content([texts[i] or "" for i in pathless], min_confidence)):
+        languages[i] = lang
+    reasons = ["unknown_language" if lang is None else (None if lang in wanted else "excluded_language") for lang in languages]
     batch = batch.set_column(batch.schema.get_field_index("language"), "language", pa.array(languages, pa.string()))
     return mark(batch, reasons)

@@ -61,14 +61,21 @@ def _chunks(offsets: np.ndarray):
         i = j
 
 
-def _token_hashes(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each code token's 64-bit hash and the index (within `starts`) of the file it belongs to."""
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[ord("A"): ord("Z") + 1] += 32
+_FOLDED_TABLE_FLAT = _BYTE_TABLE_FLAT.reshape(_TOKEN_POSITIONS, 256)[:, _LOWER].reshape(-1)
+
+
+def _token_hashes(data: np.ndarray, starts: np.ndarray, lower: bool = False):
+    """Each code token's 64-bit hash and the index (within `starts`) of the file it belongs to; with
+    `lower`, also each token's hash with ASCII letters folded to lower case: (hashes, owner, folded)."""
     lo = int(starts[0])
     b = data[lo: int(starts[-1])]
     cls = _CLASS[b]
     keep = np.flatnonzero(cls)                       # the bytes of tokens (not whitespace), in order
     if len(keep) == 0:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        empty = np.zeros(0, np.uint64)
+        return (empty, np.zeros(0, np.int64), empty) if lower else (empty, np.zeros(0, np.int64))
     kept_bytes, kept_class = b[keep], cls[keep]
     file_starts = (starts[:-1] - lo).astype(np.int32)
     # a token starts at punctuation, at a word byte after a non-word byte (or a gap), or at a file's start
@@ -82,11 +89,12 @@ def _token_hashes(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.
     index = np.arange(len(keep), dtype=np.int32)
     position = index - np.maximum.accumulate(np.where(new_token, index, 0))
     np.minimum(position, _TOKEN_POSITIONS - 1, out=position)
-    contributions = _BYTE_TABLE_FLAT[position * 256 + kept_bytes]
+    slot = position * 256 + kept_bytes
     with np.errstate(over="ignore"):
-        hashes = _mix(np.add.reduceat(contributions, token_start))
+        hashes = _mix(np.add.reduceat(_BYTE_TABLE_FLAT[slot], token_start))
+        folded = _mix(np.add.reduceat(_FOLDED_TABLE_FLAT[slot], token_start)) if lower else None
     owner = np.searchsorted(file_starts, keep[token_start], side="right") - 1
-    return hashes, owner
+    return (hashes, owner, folded) if lower else (hashes, owner)
 
 
 def _shingle_hashes(tokens: np.ndarray, owner: np.ndarray, files: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,92 @@
+"""The programming language of a file from its content alone: a linear model over hashed code tokens.
+
+Features are computed for a whole batch at once on the UTF-8 bytes (stages.minhash's code tokens:
+runs of word bytes and single punctuation bytes) of each file's head and tail: every token as
+written and in lower case, and every pair of neighbouring tokens in lower case, hashed into 2^bits buckets, log-scaled counts, L2-normalised.
+A multinomial logistic regression (scikit-learn, trained by bench/train_langid.py on path-labelled
+files of public packages) turns them into a probability per language; the weights ship in
+`langid_model.npz` beside this file (float16), with the list of packages they were trained on in
+`langid_model.json`. No Python runs per token: one sparse product scores a batch.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse
+
+from stages.minhash import _mix, _token_hashes, _utf8
+
+MODEL_PATH = Path(__file__).with_name("langid_model.npz")
+HEAD_BYTES = 1536      # the features read a file's first HEAD_BYTES characters…
+TAIL_BYTES = 512       # …and its last TAIL_BYTES (a licence header or an HTML page's CSS can fill the head)
+BITS = 18
+
+
+def features(texts: pa.Array | pa.ChunkedArray | list[str], bits: int = BITS, head: int = HEAD_BYTES) -> sparse.csr_matrix:
+    """(files, 2^bits) sparse matrix of hashed token and token-pair features of each file's head and tail."""
+    if isinstance(texts, list):
+        texts = pa.array(texts, pa.large_string())
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    texts = pc.fill_null(texts.cast(pa.large_string()), "")
+    long = pc.greater(pc.utf8_length(texts), head + TAIL_BYTES)
+    texts = pc.if_else(long, pc.binary_join_element_wise(pc.utf8_slice_codeunits(texts, 0, head),
+                                                         pc.utf8_slice_codeunits(texts, -TAIL_BYTES), pa.scalar("\n", pa.large_string())), texts)
+    data, offsets = _utf8(texts)
+    n = len(offsets) - 1
+    if n == 0 or offsets[-1] == offsets[0]:
+        return sparse.csr_matrix((n, 1 << bits), dtype=np.float32)
+    tokens, owner, folded = _token_hashes(data, offsets, lower=True)
+    same = owner[1:] == owner[:-1]
+    with np.errstate(over="ignore"):
+        pairs = _mix(folded[:-1] * np.uint64(0x9E3779B97F4A7C15) + folded[1:])[same]
+        folded = _mix(folded ^ np.uint64(0x5851F42D4C957F2D))
+    cols = (np.r_[tokens, folded, pairs] >> np.uint64(64 - bits)).astype(np.int64)
+    rows = np.r_[owner, owner, owner[:-1][same]]
+    # one entry per (file, feature) with its count: a sort of the combined keys
+    keys, counts = np.unique((rows << bits) | cols, return_counts=True)
+    values = np.log1p(counts.astype(np.float32))
+    key_rows = keys >> bits
+    norms = np.sqrt(np.bincount(key_rows, weights=values * values, minlength=n)).astype(np.float32)
+    values /= np.maximum(norms, 1e-6)[key_rows]
+    indptr = np.r_[0, np.cumsum(np.bincount(key_rows, minlength=n))]
+    return sparse.csr_matrix((values, (keys & ((1 << bits) - 1)).astype(np.int32), indptr), shape=(n, 1 << bits))
+
+
+class LanguageModel:
+    """Weights (2^bits × languages) and biases of the trained model."""
+
+    def __init__(self, classes: list[str], weights: np.ndarray, bias: np.ndarray, bits: int = BITS, head: int = HEAD_BYTES):
+        self.classes, self.weights, self.bias, self.bits, self.head = list(classes), weights, bias, bits, head
+
+    @classmethod
+    def load(cls, path: str | Path = MODEL_PATH) -> "LanguageModel":
+        with np.load(path, allow_pickle=False) as npz:
+            return cls([str(c) for c in npz["classes"]], npz["weights"].astype(np.float32), npz["bias"].astype(np.float32),
+                       int(npz["bits"]), int(npz["head"]))
+
+    def save(self, path: str | Path) -> None:
+        np.savez_compressed(path, classes=np.array(self.classes), weights=self.weights.astype(np.float16),
+                            bias=self.bias.astype(np.float32), bits=self.bits, head=self.head)
+
+    def probabilities(self, texts) -> np.ndarray:
+        scores = np.asarray(features(texts, self.bits, self.head) @ self.weights) + self.bias
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def predict(self, texts) -> tuple[list[str], np.ndarray]:
+        """(the most likely language of each text, its probability)."""
+        p = self.probabilities(texts)
+        best = p.argmax(axis=1)
+        return [self.classes[i] for i in best], p[np.arange(len(best)), best]
+
+
+@functools.lru_cache(maxsize=1)
+def model() -> LanguageModel:
+    """The shipped model, loaded once per process."""
+    return LanguageModel.load()
