@@ -31,7 +31,8 @@ import numpy as np
 from pipeline.config import FiltersConfig
 from stages.filters import build_filters, first_reason
 from stages.langid import language_of_path
-from stages.near_dedup import band_keys, cluster_survivors, jaccard, lsh_params, shingle_set, signatures
+from stages.minhash import band_keys, jaccard, shingle_sets, signatures
+from stages.near_dedup import cluster_survivors, lsh_params
 
 import pyarrow as pa
 
@@ -80,12 +81,12 @@ def corpus() -> tuple[list[str], list[str]]:
     return names, texts
 
 
-def candidate_pairs(sigs: list, bands: int, rows: int) -> set[tuple[int, int]]:
+def candidate_pairs(sigs: np.ndarray, present: np.ndarray, bands: int, rows: int) -> set[tuple[int, int]]:
     buckets: dict[int, list[int]] = defaultdict(list)
-    for i, sig in enumerate(sigs):
-        if sig is not None:
-            for key in band_keys(sig, bands, rows):
-                buckets[key].append(i)
+    keys = band_keys(sigs, bands, rows)
+    for i in np.flatnonzero(present):
+        for key in keys[i].tolist():
+            buckets[key].append(int(i))
     pairs = set()
     for members in buckets.values():
         if len(members) > 1:
@@ -105,16 +106,14 @@ def main() -> None:
     names, texts = corpus()
     print(f"corpus: {len(texts):,} real files after the default filters")
     start = time.perf_counter()
-    sigs = []
-    for i in range(0, len(texts), 256):
-        sigs += signatures(texts[i:i + 256], args.num_perm, 5, 1)
+    sigs, present = signatures(texts, args.num_perm, 5, 1)
     bands, rows = lsh_params(args.threshold, args.num_perm)
-    candidates = candidate_pairs(sigs, bands, rows)
+    candidates = candidate_pairs(sigs, present, bands, rows)
     print(f"LSH {bands} bands × {rows} rows: {len(candidates):,} candidate pairs ({time.perf_counter() - start:.0f} s)")
 
-    sets = [shingle_set(t, 5) for t in texts]
+    sets = shingle_sets(texts, 5)
     wide_bands, wide_rows = lsh_params(max(0.2, args.threshold - 0.25), args.num_perm)
-    wide = candidate_pairs(sigs, wide_bands, wide_rows) - candidates
+    wide = candidate_pairs(sigs, present, wide_bands, wide_rows) - candidates
     rng = np.random.default_rng(0)
     random_pairs = {tuple(sorted(p)) for p in rng.integers(0, len(texts), size=(args.random_pairs, 2)).tolist() if p[0] != p[1]}
     judged = {p: jaccard(sets[p[0]], sets[p[1]]) for p in candidates | wide | random_pairs}

@@ -4,16 +4,16 @@ Documents are made inside the Ray tasks (the driver never holds them) from real 
 machine (standard library and site-packages `.py`, first 4 KB) with random edits seeded by the
 document number: document i is file i mod F with a few lines changed, so each file yields a
 cluster of near-duplicates. The build's own near-dedup runs on them: batch MinHash signatures and
-band keys, a hash shuffle on the bucket key, star edges per bucket, then connected components by
-distributed large-star/small-star rounds, and the marking: every document (text included) left-joined
-with the removed ids. Memory: a sampler thread reads every Ray worker process
+band keys (the per-file pass's `band_rows`), the file shuffle by bucket key (pipeline.shuffle), star
+edges per bucket, then connected components by distributed large-star/small-star rounds of
+shuffles, and the marking: a shuffle of the documents' ids and the removed ids by id. Memory: a sampler thread reads every Ray worker process
 (tasks and the shuffle's aggregator actors) twice a second — its own private memory, and apart from
 it the object-store pages it has touched (see WorkerMemory) — and the tasks that compute edges
 report their process's lifetime peak RSS. Reported per size and per phase: wall time, documents/s,
 the largest worker's own memory and object-store pages, files removed; then how time and memory grow between sizes, and the rate
-per core to extrapolate from. `--disk-shuffle` uses Ray Data's disk-based hash shuffle.
+per core to extrapolate from.
 
-    .venv/bin/python -m bench.dedup_scale [--sizes 100000,300000,1000000] [--cpus N] [--disk-shuffle]
+    .venv/bin/python -m bench.dedup_scale [--sizes 100000,300000,1000000] [--cpus N]
 """
 from __future__ import annotations
 
@@ -31,12 +31,17 @@ import psutil
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet  # noqa: F401 (pa.parquet)
 import ray
 import ray.data
 
-from pipeline.build import by_key, star_components, tune_ray_data, worker_env
+from pipeline.build import tune_ray_data, worker_env
 from pipeline.config import RayConfig
-from stages import components, near_dedup
+from pipeline.dedup import star_components, write_table
+from pipeline.shuffle import parquet_files, shuffle
+from stages import near_dedup
+from stages.exact_dedup import add_content_hash
+from stages.per_file import NearDedupSettings, band_rows
 
 DOC_BYTES = 4096
 
@@ -64,13 +69,7 @@ def make_docs(batch: dict, files: list[str]) -> pa.Table:
 
 
 def signature_rows(batch: pa.Table, bands: int, rows: int) -> pa.Table:
-    out = near_dedup.band_rows(batch, 256, 5, 1, bands, rows)
-    return out.append_column("rss_mb", pa.array([_rss_mb()] * out.num_rows, pa.float64()))
-
-
-def edges_with_rss(bucket: pa.Table) -> pa.Table:
-    out = near_dedup.bucket_edges(bucket.drop_columns(["rss_mb"]))
-    return out.append_column("rss_mb", pa.array([_rss_mb()] * out.num_rows, pa.float64()))
+    return band_rows(add_content_hash(batch), NearDedupSettings(256, 5, 1, bands, rows))
 
 
 class WorkerMemory:
@@ -143,42 +142,39 @@ class WorkerMemory:
         self.thread.join()
 
 
-def _removed_only(batch: pa.Table) -> pa.Table:
-    return batch.filter(pc.is_valid(batch.column("survivor_id"))).select(["id"])
+def _count_removed(docs: pa.Table, removed: pa.Table, partition: int) -> int:
+    return int(pc.sum(pc.is_in(docs.column("id"), value_set=removed.column("id").combine_chunks())).as_py() or 0)
 
 
 def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int) -> dict:
     bands, rows = near_dedup.lsh_params(0.7, 256)
     # a fixed share per shuffle partition (what `ray.shuffle_partitions` should be set to on a cluster)
-    ray.data.DataContext.get_current().default_hash_shuffle_parallelism = max(2 * cpus, n // docs_per_partition)
+    partitions = max(2 * cpus, n // docs_per_partition)
+    scratch = work / "shuffle"
     start = time.perf_counter()
     memory = WorkerMemory().__enter__()
     memory.enter("candidate pairs")
     docs = ray.data.range(n, override_num_blocks=max(4, n // 5000)).map_batches(
         make_docs, batch_format="numpy", batch_size=1000, fn_kwargs={"files": files})
-    edges = by_key(docs.map_batches(signature_rows, batch_format="pyarrow", fn_kwargs={"bands": bands, "rows": rows}),
-                   "band_key", edges_with_rss)
+    bands_dir, ids_dir = work / f"bands-{n}", work / f"ids-{n}"
+    docs.map_batches(signature_rows, batch_format="pyarrow", fn_kwargs={"bands": bands, "rows": rows}).write_parquet(str(bands_dir))
     edges_dir = work / f"edges-{n}"
-    edges.write_parquet(str(edges_dir))
-    peak_edges = ray.data.read_parquet(str(edges_dir)).max("rss_mb") if any(edges_dir.glob("*.parquet")) else 0.0
-    candidates = ray.data.read_parquet(str(edges_dir)).count()
+    edges_dir.mkdir()
+    shuffle({"bands": parquet_files(bands_dir)}, "band_key", partitions, scratch, write_table,
+            {"out_dir": str(edges_dir), "fn": near_dedup.bucket_edges, "fn_kwargs": {"exact_dedup": True}})
+    candidates = sum(pa.parquet.ParquetFile(f).metadata.num_rows for f in parquet_files(edges_dir))
     memory.enter("components")
-    pairs = ray.data.read_parquet(str(edges_dir)).drop_columns(["rss_mb"]).map_batches(
-        components.from_candidate_pairs, batch_format="pyarrow")
-    removed_ds, rounds = star_components(pairs)
-    removed_dir = work / f"removed-{n}"
-    removed_ds.write_parquet(str(removed_dir))
-    # the marking, as the build does it on large graphs: every document left-joined with the removed ids
+    removed_files, rounds = star_components(parquet_files(edges_dir), work / f"components-{n}", partitions)
+    # the marking, as the build does it: the documents' ids and the removed ids shuffled by id
     memory.enter("marking")
-    marked = (docs.select_columns(["id", "text"])
-                  .join(ray.data.read_parquet(str(removed_dir)).select_columns(["id", "survivor_id"]), join_type="left_outer",
-                        on=("id",), num_partitions=ray.data.DataContext.get_current().default_hash_shuffle_parallelism)
-                  .map_batches(_removed_only, batch_format="pyarrow"))
-    removed = marked.count()
+    docs.select_columns(["id"]).write_parquet(str(ids_dir))
+    counts = shuffle({"docs": parquet_files(ids_dir), "removed": removed_files}, "id", partitions, scratch, _count_removed,
+                     columns={"removed": ["id"]}, schemas={"removed": pa.schema([("id", pa.string())])})
+    removed = sum(counts)
     seconds = time.perf_counter() - start
     memory.enter("")
     memory.__exit__()
-    return {"docs": n, "seconds": seconds, "rss_mb": max(peak_edges or 0.0, 0.0), "removed": removed, "rounds": rounds,
+    return {"docs": n, "seconds": seconds, "rss_mb": memory.rss, "removed": removed, "rounds": rounds,
             "worker_own_mb": memory.own, "task_growth_mb": memory.growth, "growth_who": memory.growth_who, "worker_store_mb": memory.store, "worker_rss_mb": memory.rss, "largest": memory.who,
             "candidates": candidates,
             "phases": {k: (memory.seconds_by_phase.get(k, 0.0), memory.own_by_phase.get(k, 0.0), memory.store_by_phase.get(k, 0.0),
@@ -190,10 +186,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,300000,1000000")
     parser.add_argument("--cpus", type=int, default=None)
     parser.add_argument("--docs-per-partition", type=int, default=2500)
-    parser.add_argument("--disk-shuffle", action="store_true", help="Ray Data's disk-based hash shuffle (ray.disk_shuffle)")
     defaults = RayConfig()
-    parser.add_argument("--shuffle-map-bytes", type=int, default=defaults.shuffle_map_bytes,
-                        help="input of one shuffle map task (ray.shuffle_map_bytes; Ray's own default is 1 GiB per node)")
     parser.add_argument("--read-task-bytes", type=int, default=defaults.read_task_bytes,
                         help="uncompressed Parquet of one read task (ray.read_task_bytes; Ray's own default is 128 MiB)")
     parser.add_argument("--keep-freed-memory", action="store_true",
@@ -202,15 +195,14 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     files = sorted(str(p) for root in dict.fromkeys((sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]))
                    for p in Path(root).rglob("*.py") if 2048 <= p.stat().st_size)
-    settings = RayConfig(disk_shuffle=args.disk_shuffle, shuffle_map_bytes=args.shuffle_map_bytes,
-                         read_task_bytes=args.read_task_bytes, release_freed_memory=not args.keep_freed_memory)
+    settings = RayConfig(read_task_bytes=args.read_task_bytes, release_freed_memory=not args.keep_freed_memory)
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": worker_env(settings)})
     tune_ray_data(settings)
     cpus = int(ray.cluster_resources()["CPU"])
     work = Path(tempfile.mkdtemp(prefix="bench-dedup-scale-"))
-    print(f"{len(files):,} real base files; {cpus} CPUs; {'disk-based' if args.disk_shuffle else 'object-store'} hash shuffle; "
-          f"{args.shuffle_map_bytes / 2**20:.0f} MiB per shuffle map task, {args.read_task_bytes / 2**20:.0f} MiB per Parquet read task, "
+    print(f"{len(files):,} real base files; {cpus} CPUs; file shuffles by plain Ray tasks; "
+          f"{args.read_task_bytes / 2**20:.0f} MiB per Parquet read task, "
           f"freed memory {'kept by' if args.keep_freed_memory else 'returned at once by'} Arrow's allocator")
     results = []
     try:

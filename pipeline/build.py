@@ -55,6 +55,7 @@ SHUFFLE_PARTITION_RECORDS = 20_000       # by default a shuffle partition holds 
 SHUFFLE_PARTITION_BYTES = 64 * 2**20     # …and this much text: what one reduce task holds in memory
 STAGE_ATTEMPTS = 3            # a stage that loses a node or worker is run again (its finished partitions kept)
 FILES = "files"               # the per-file pass's output: kept/ (records with text), rejects/, bands/
+PER_FILE_STEP = "01-04_per_file"   # the step that makes it (the books of stages 01_ingest … 04_clean)
 
 
 def init_ray(cfg: BuildConfig, address: str | None) -> None:
@@ -94,16 +95,14 @@ def worker_env(ray_cfg: RayConfig) -> dict[str, str]:
 
 
 def tune_ray_data(ray_cfg: RayConfig) -> None:
-    """Ray Data settings of this driver from the `[ray]` section: shuffle partitions and what bounds a
-    worker's memory (a shuffle map task's input, a Parquet read task's row groups, the block size)."""
+    """Ray Data settings of this driver from the `[ray]` section: what bounds a worker's memory when it
+    reads Parquet (a read task's row groups, the block size). The shuffles are codecorpus's own
+    (pipeline.shuffle), by plain tasks through the run folder."""
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     cpus = int(ray.cluster_resources().get("CPU", 1))
     ctx.default_hash_shuffle_parallelism = ray_cfg.shuffle_partitions or max(2, 2 * cpus)
-    ctx.use_disk_based_hash_shuffle = ray_cfg.disk_shuffle
-    # Ray 2.60 merges a node's blocks into one shuffle map task up to 1 GiB by default
-    ctx.shuffle_input_batch_bytes = ray_cfg.shuffle_map_bytes
     # Ray Data's Parquet reader packs row groups into read tasks of up to 128 MiB (uncompressed) by
     # default; the driver reads this variable when it plans a read, so setting it here bounds them
     os.environ["RAY_DATA_PARQUET_BIN_PACKING_BYTES"] = str(ray_cfg.read_task_bytes)
@@ -253,7 +252,7 @@ class Build:
         settings = self.per_file_settings()
         outputs = {"kept": per_file.KEPT_SCHEMA, "rejects": per_file.REJECTS_SCHEMA,
                    "bands": per_file.band_rows(per_file.KEPT_SCHEMA.empty_table(), settings.near).schema}
-        work = PartitionedStage(self.run.stage_dir(FILES), self.fingerprints[FILES], outputs)
+        work = PartitionedStage(self.run.stage_dir(FILES), self.fingerprints[PER_FILE_STEP], outputs)
         total = len(partitions)
         ds = ray.data.from_items(partitions, override_num_blocks=max(1, total))
         self.run_partitions("per-file pass", work, ds, total, _per_file_partition, {"settings": settings})
@@ -305,7 +304,7 @@ class Build:
         vocab_files = [_file_identity(p) for p in (cfg.tokenizer.vocab_file, cfg.tokenizer.merges_file) if p]
         near = cfg.dedup.near.model_dump(mode="json")
         return [
-            (FILES, self.per_file_pass, [[s.model_dump(mode="json") for s in cfg.sources], cfg.languages.model_dump(mode="json"),
+            (PER_FILE_STEP, self.per_file_pass, [[s.model_dump(mode="json") for s in cfg.sources], cfg.languages.model_dump(mode="json"),
                                          cfg.filters.model_dump(mode="json"), cfg.licenses.model_dump(mode="json"),
                                          cfg.privacy.model_dump(mode="json"), cfg.decontamination.model_dump(mode="json"),
                                          bench_files, cfg.stats.model_dump(mode="json"),
@@ -320,11 +319,11 @@ class Build:
         ]
 
     def output_of(self, step: str) -> Path:
-        return {"tokenizer": self.run.tokenizer_path, "pack": self.run.shards,
+        return {"tokenizer": self.run.tokenizer_path, "pack": self.run.shards, PER_FILE_STEP: self.run.stage_dir(FILES),
                 "07_tag": self.run.stage_dir("06_near_dedup")}.get(step) or self.run.stage_dir(step)
 
     def stages_of(self, step: str) -> list[str]:
-        return list(per_file.PASS_STAGES) if step == FILES else [step]
+        return list(per_file.PASS_STAGES) if step == PER_FILE_STEP else [step]
 
     def run_all(self) -> dict:
         self.run.prepare()
@@ -427,14 +426,6 @@ def _per_file_partition(payload: dict, settings: per_file.PerFileSettings):
     """One partition of the per-file pass: its records read, then every per-file stage, batch by batch."""
     for records in _ingest_partition(payload):
         yield per_file.process(records, settings)
-
-
-def by_key(ds: ray.data.Dataset, key: str, fn: Callable[..., pa.Table], **fn_kwargs) -> ray.data.Dataset:
-    """`fn` on whole hash partitions by `key`: every row of a key lands in one block (a Ray hash
-    shuffle into `shuffle_partitions` blocks), and `fn` handles the block's groups at once, vectorised
-    (stages.groups) — not Python once per group as `map_groups`."""
-    partitions = ray.data.DataContext.get_current().default_hash_shuffle_parallelism
-    return ds.repartition(partitions, keys=[key]).map_batches(fn, batch_format="pyarrow", batch_size=None, fn_kwargs=fn_kwargs)
 
 
 @functools.lru_cache(maxsize=1)

@@ -170,13 +170,11 @@ class StatsConfig(_Section):
 
 class RayConfig(_Section):
     num_cpus: int | None = Field(default=None, ge=1)
+    # listed files of a scraped source read by one task of the per-file pass (also what a crash can lose)
+    files_per_partition: int = Field(default=512, ge=1)
     object_store_memory: int | None = Field(default=None, ge=78_643_200)
     shuffle_partitions: int | None = Field(default=None, ge=1)
     target_block_bytes: int | None = Field(default=None, ge=65_536)  # Ray Data's block size (the shards do not depend on it)
-    disk_shuffle: bool = False  # Ray Data's disk-based hash shuffle for dedup and packing (bounded memory)
-    # input one shuffle map task partitions (Ray 2.60 coalesces a node's blocks up to 1 GiB by default,
-    # so one task held everything a node had; this bounds a map worker's memory)
-    shuffle_map_bytes: int = Field(default=64 * 2**20, ge=1_048_576)
     # uncompressed Parquet one read task holds (Ray's default, 128 MiB, put a worker's memory near 1 GB
     # when reading back the candidate pairs of a large corpus)
     read_task_bytes: int = Field(default=16 * 2**20, ge=1_048_576)

@@ -1,7 +1,7 @@
 """Planning a build: the ingest partitions and the fingerprint of the input, made on the driver.
 
 Repository folders are listed file by file (paths, sizes and modification times, no contents), and
-a source's files, repository after repository, are cut into partitions of FILES_PER_PARTITION files; archives, Pile files, CodeParrot row groups and
+a source's files, repository after repository, are cut into partitions of `ray.files_per_partition` files; archives, Pile files, CodeParrot row groups and
 json.gz files are one partition each. The fingerprint hashes every file's path, size and mtime,
 so a changed input re-runs the build. Listing is plain `os.scandir` work: seconds for 100k files.
 """
@@ -13,19 +13,17 @@ import xxhash
 
 from stages import read_scraped, sources
 
-FILES_PER_PARTITION = 512     # listed files read by one task of the per-file pass
-
-
 def plan_inputs(cfg) -> tuple[list[dict], str]:
     """([{part, payload}], input fingerprint) for a BuildConfig."""
     fingerprint = 0
     parts: list[dict] = []
     for source in cfg.sources:
         folders, units = sources.plan(source, source.resolved_paths())
-        # listed files of a source, repository after repository, in partitions of FILES_PER_PARTITION
+        # listed files of a source, repository after repository, in partitions of files_per_partition
         files = [f for folder in folders for f in read_scraped.list_files(folder)]
-        for k in range(0, len(files), FILES_PER_PARTITION):
-            chunk = files[k:k + FILES_PER_PARTITION]
+        size = cfg.ray.files_per_partition
+        for k in range(0, len(files), size):
+            chunk = files[k:k + size]
             fingerprint += sum(f["fingerprint"] for f in chunk)
             name = xxhash.xxh64_hexdigest(f"{source.name}\0{chunk[0]['repo']}\0{chunk[0]['abs_path']}\0{len(chunk)}".encode())
             parts.append({"part": f"f-{name}", "payload": json.dumps({"files": chunk})})

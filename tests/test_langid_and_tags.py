@@ -45,3 +45,48 @@ def test_identify_and_tag_a_batch():
     assert batch.column("reason").to_pylist() == [None, "unknown_language", "excluded_language"]
     tagged = tagged_texts(batch.slice(0, 1))
     assert tagged == ["# language: Python\nx = 1\n"]
+
+
+def test_pathless_real_files_are_identified_from_content(stdlib_texts):
+    """Real files of this machine without their paths: stdlib modules are Python, pyarrow's C++
+    headers are C++, and a batch is identified in one call."""
+    import sysconfig
+    from pathlib import Path
+
+    from stages.langid import languages_of_content
+    headers = sorted((Path(sysconfig.get_paths()["purelib"]) / "pyarrow" / "include" / "arrow").glob("*.h"))
+    cpp = [h.read_text() for h in headers if h.stat().st_size > 3000][:15]
+    got = languages_of_content(stdlib_texts[:30] + cpp)
+    assert got[:30].count("Python") >= 29
+    assert len(cpp) >= 5 and got[30:].count("C++") >= len(cpp) - 1
+
+
+def test_refinements_settle_what_the_model_blurs():
+    from stages.langid import _refine
+    kernel = "#include <cstdio>\n__global__ void add(float *x) { x[threadIdx.x] += 1; }\n"
+    assert _refine("C++", kernel) == "CUDA" and _refine("C", kernel) == "CUDA"
+    assert _refine("C", "namespace a {\nint f();\n}\n") == "C++"
+    assert _refine("C++", "#include <stdio.h>\nint main(void) { return 0; }\n") == "C"
+    assert _refine("Objective-C", "#import <Foundation/Foundation.h>\nstd::vector<int> v;\n") == "Objective-C++"
+    assert _refine("Objective-C", "#import <Foundation/Foundation.h>\n@interface A : NSObject\n@end\n") == "Objective-C"
+    fortran = "#include \"config.h\"\nsubroutine f(x)\n  implicit none\n  real :: x\nend subroutine f\n"
+    assert _refine("C", fortran) == "Fortran"
+    assert _refine("Python", kernel) == "Python"           # only the C family is refined
+
+
+def test_shebang_and_modeline_come_first_and_unsure_is_unknown():
+    from stages.langid import languages_of_content
+    got = languages_of_content(["#!/usr/bin/env bash\necho hi\n", "/* -*- mode: c++ -*- */\nint x;\n",
+                                "qzxv wplk mrtg vbnc " * 5], min_confidence=0.9)
+    assert got == ["Shell", "C++", None]
+
+
+def test_the_model_ships_with_its_package_list():
+    import json
+
+    from stages import langid_model
+    assert langid_model.MODEL_PATH.stat().st_size < 20e6
+    manifest = json.loads(langid_model.MODEL_PATH.with_suffix(".json").read_text())
+    model = langid_model.model()
+    assert set(model.classes) == set(manifest["classes"]) and {"Scala", "R", "CUDA", "Objective-C++"} <= set(model.classes)
+    assert all(p["version"] for p in manifest["packages"])

@@ -59,27 +59,31 @@ def build_and_kill(cfg: Path, out: Path, point, log: Path) -> str:
     return log.read_text()
 
 
+SMALL_PARTITIONS = "files_per_partition = 8\n"   # appended to BUILD's [ray]: many partitions to be killed between
+
+
 def test_kill_minus_9_at_three_points_then_resume(corpus, run):
     root, _ = corpus
-    cfg, out = config(corpus, "killed"), root / "killed"
+    cfg, out = config(corpus, "killed", SMALL_PARTITIONS), root / "killed"
     stages = out / "stages"
     points = {
-        "ingesting": lambda: parquet_parts(stages / "01_ingest.partial") >= 1,
-        "cleaning": lambda: parquet_parts(stages / "04_clean.partial") >= 1,
-        "near-dedup after its candidate pairs": lambda: (out / "work" / "near_dedup_edges.fingerprint").is_file(),
+        "in the per-file pass": lambda: parquet_parts(stages / "files.partial" / "kept") >= 1,
+        "in near-dedup after its candidate pairs": lambda: (out / "work" / "near_dedup_edges.fingerprint").is_file(),
+        "tokenizing": lambda: parquet_parts(stages / "08_tokenize.partial") >= 1,
     }
     logs = [build_and_kill(cfg, out, point, root / f"killed-{i}.log") for i, point in enumerate(points.values())]
     edges_written = (out / "work" / "near_dedup_edges.fingerprint").stat().st_mtime_ns
     final = codecorpus("build", str(cfg), "--out", str(out)).stdout
 
+    # partitions of 8 files instead of 512: the same shards
     assert shard_hashes(out) == shard_hashes(run)
     # Each run went on from where the one before it was killed: finished steps skipped...
-    for step in ("01_ingest", "02_language", "03_filter"):
-        assert f"{step:<15} up to date" in logs[2]
+    assert "per-file pass   resuming:" in logs[1]
     for step in ("01_ingest", "02_language", "03_filter", "04_clean", "05_exact_dedup"):
+        assert f"{step:<15} up to date" in logs[2] + final
+    for step in ("06_near_dedup", "07_tag", "tokenizer"):
         assert f"{step:<15} up to date" in final
     # ...a half-written stage kept its finished partitions, and near-dedup its candidate pairs.
-    assert "resuming:" in logs[1] + logs[2]
     assert (out / "work" / "near_dedup_edges.fingerprint").stat().st_mtime_ns == edges_written
     assert json.loads((out / "stats.json").read_text())["status"] == "complete"
 
@@ -91,11 +95,18 @@ def test_a_config_change_reruns_what_follows_and_force_reruns_all(corpus, run):
     again = codecorpus("build", str(config(corpus, "same")), "--out", str(out)).stdout
     assert again.count("up to date") == 10
 
+    # a near-dedup setting: the per-file pass and exact dedup stay, near dedup and what follows re-run
+    distributed = codecorpus("build", str(config(corpus, "dist", '[dedup.near]\ncomponents = "distributed"\n')),
+                             "--out", str(out)).stdout
+    for step in ("01_ingest", "04_clean", "05_exact_dedup"):
+        assert f"{step:<15} up to date" in distributed
+    for step in ("06_near_dedup", "07_tag", "08_tokenize"):
+        assert f"{step:<15} in " in distributed
+    assert shard_hashes(out) == shard_hashes(run)          # the same components either way
+
+    # a filter threshold: the per-file pass runs again, and everything after it
     changed = codecorpus("build", str(config(corpus, "changed", "[filters]\nmax_line_length = 120\n")), "--out", str(out)).stdout
-    for step in ("01_ingest", "02_language"):
-        assert f"{step:<15} up to date" in changed
-    for step in ("03_filter", "04_clean", "05_exact_dedup", "06_near_dedup", "07_tag", "08_tokenize"):
-        assert f"{step:<15} in " in changed
+    assert "up to date" not in changed
     before = json.loads((run / "stats.json").read_text())["stages"]["03_filter"]["dropped"]
     after = json.loads((out / "stats.json").read_text())["stages"]["03_filter"]["dropped"]
     assert after.get("max_line_length", 0) > before.get("max_line_length", 0)
@@ -106,18 +117,18 @@ def test_a_config_change_reruns_what_follows_and_force_reruns_all(corpus, run):
 
 
 def test_a_full_disk_mid_stage_stops_clearly_and_resumes(corpus, run):
-    """The disk fills while stage 03 writes (its partition files land on /dev/full, which fails every
-    write with ENOSPC): the build stops with one line, 02 and the partitions already written stay,
-    and once there is space the same command finishes with the same shards."""
+    """The disk fills while stage 08 writes (its partition files land on /dev/full, which fails every
+    write with ENOSPC): the build stops with one line, the steps before it stay, and once there is
+    space the same command finishes with the same shards."""
     root, _ = corpus
     cfg, out = config(corpus, "full"), root / "full"
-    partial = out / "stages" / "03_filter.partial"
+    partial = out / "stages" / "08_tokenize.partial"
     planted: list[Path] = []
 
     def fill_the_disk() -> None:
         wait_for(lambda: (partial / "FINGERPRINT").is_file())
-        for upstream in sorted((out / "stages" / "02_language").glob("*.parquet")):
-            tmp = partial / f"{upstream.stem}.parquet.tmp"
+        for upstream in sorted((out / "stages" / "files" / "kept").glob("*.parquet")):
+            tmp = partial / f"{upstream.stem}.0000.parquet.tmp"
             try:
                 tmp.symlink_to("/dev/full")
                 planted.append(tmp)
@@ -132,16 +143,16 @@ def test_a_full_disk_mid_stage_stops_clearly_and_resumes(corpus, run):
     assert planted
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     message = proc.stderr.strip().splitlines()[-1]
-    assert message.startswith("codecorpus: error: step 03_filter: cannot write: ") and "No space left on device" in message
+    assert message.startswith("codecorpus: error: step 08_tokenize: cannot write: ") and "No space left on device" in message
     assert "run the same command again to resume" in message
     state = json.loads((out / "state.json").read_text())
-    assert {"01_ingest", "02_language"} <= set(state) and "03_filter" not in state
+    assert {"01-04_per_file", "05_exact_dedup", "06_near_dedup", "tokenizer"} <= set(state) and "08_tokenize" not in state
     assert json.loads((out / "stats.json").read_text())["status"] == "failed"
 
     for link in planted:   # space again
         link.unlink(missing_ok=True)
     resumed = codecorpus("build", str(cfg), "--out", str(out)).stdout
-    assert f"{'02_language':<15} up to date" in resumed
+    assert f"{'06_near_dedup':<15} up to date" in resumed
     assert shard_hashes(out) == shard_hashes(run)
 
 
@@ -170,8 +181,8 @@ def test_a_second_build_in_the_same_folder_is_refused(corpus, run, tmp_path):
 
 
 def test_losing_a_ray_node_mid_stage(corpus, run):
-    """A real three-node Ray cluster (head + two workers); one worker node is killed while stage 02
-    runs. The build finishes on what is left, with the same shards."""
+    """A real three-node Ray cluster (head + two workers); one worker node is killed while the
+    per-file pass runs. The build finishes on what is left, with the same shards."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -180,7 +191,7 @@ def test_losing_a_ray_node_mid_stage(corpus, run):
     from pipeline.rundir import RunDir
 
     root, _ = corpus
-    cfg_path, out = config(corpus, "node-loss"), root / "node-loss"
+    cfg_path, out = config(corpus, "node-loss", SMALL_PARTITIONS), root / "node-loss"
     ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     doomed = cluster.add_node(num_cpus=1)
@@ -189,7 +200,7 @@ def test_losing_a_ray_node_mid_stage(corpus, run):
     lost = threading.Event()
 
     def kill_a_node() -> None:
-        wait_for(lambda: parquet_parts(out / "stages" / "02_language.partial") >= 1)
+        wait_for(lambda: parquet_parts(out / "stages" / "files.partial" / "kept") >= 1)
         cluster.remove_node(doomed, allow_graceful=False)
         lost.set()
 
