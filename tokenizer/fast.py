@@ -82,11 +82,12 @@ def fast_encoder(tok: Tokenizer) -> Callable[[str], list[int]] | None:
         else:
             return None       # another kind of added token: leave it to `tokenizers`
     decode = {v: k for k, v in _bytes_to_unicode().items()}
+    vocab = {token: i for token, i in model["vocab"].items() if i not in runs.values()}   # CodeGeeX lists the runs there too
     try:
-        ranks = {bytes(decode[ch] for ch in token): i for token, i in model["vocab"].items()}
+        ranks = {bytes(decode[ch] for ch in token): i for token, i in vocab.items()}
     except KeyError:          # not a byte-level vocabulary
         return None
-    if len(ranks) != len(model["vocab"]) or not all(bytes([b]) in ranks for b in range(256)):
+    if len(ranks) != len(vocab) or not all(bytes([b]) in ranks for b in range(256)):
         return None
     for n, i in runs.items():
         ranks[chr(_STANDIN_BASE + n).encode()] = i
