@@ -98,3 +98,44 @@ def test_codegeex_scheme_from_gpt2_files(tmp_path):
     ids = tok.encode(text).ids
     assert tok.decode(ids) == text and tok.token_to_id(EOD_TOKEN) not in ids
     assert ids[ids.index(base + 17):][:3] == [base + 17, base + 17, base + 10]   # 23 spaces → 10, 10, 3
+
+
+def _real_code_of_many_languages(limit: int = 600) -> list[str]:
+    """Real files of this machine: Python, C/C++ headers, Cython, HTML/CSS/JS, shell, text, plus edge cases."""
+    import sysconfig
+    from pathlib import Path
+    suffixes = (".py", ".pyx", ".pxd", ".h", ".hpp", ".c", ".cpp", ".cu", ".js", ".html", ".css", ".sh", ".rst", ".md", ".json")
+    texts = []
+    for root in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]):
+        for suffix in suffixes:
+            for p in sorted(Path(root).rglob(f"*{suffix}"))[:limit // len(suffixes)]:
+                try:
+                    texts.append(p.read_text(encoding="utf-8"))
+                except (UnicodeDecodeError, OSError):
+                    pass
+    return texts + ["a" + " " * 23 + "b", "\n\n   x", "x  \n", "  ", " " * 11 + "y", "\t   \t", "\u3000  a",
+                    "e\u0301  b\r\n  c", "it's  'll 've", "x = '\ufdd3'  # a stand-in character in the text", "🙂  😀 ", ""]
+
+
+def test_fast_encoder_gives_the_same_ids_as_tokenizers(tok, tmp_path):
+    """tiktoken-speed encoding (tokenizer/fast.py) equals `tokenizers` id for id, for the trained BPE
+    and for CodeGeeX's scheme, on real code of many languages."""
+    from tokenizer.codegeex import codegeex_tokenizer
+    from tokenizer.fast import fast_encoder
+    vocab_file, merges_file, _ = gpt2_style_files(tmp_path)
+    texts = _real_code_of_many_languages()
+    assert len(texts) > 300
+    for tokenizer in (tok, codegeex_tokenizer(vocab_file, merges_file)):
+        encode = fast_encoder(tokenizer)
+        assert encode is not None
+        expected = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+        assert [encode(t) for t in texts] == expected
+
+
+def test_a_tokenizer_of_another_shape_gets_no_fast_encoder():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from tokenizer.fast import fast_encoder
+    wordlevel = Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]"))
+    wordlevel.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert fast_encoder(wordlevel) is None
