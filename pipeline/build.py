@@ -65,8 +65,10 @@ def init_ray(cfg: BuildConfig, address: str | None) -> None:
     /tmp/ray/ray_current_cluster names (a `ray start` or test cluster left on the machine)."""
     if ray.is_initialized():
         return
+    for name in ("ray", "ray.data"):   # Ray's own progress and start-up lines are not the build's
+        logging.getLogger(name).setLevel(logging.ERROR)
     address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+    kwargs: dict = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
                         runtime_env={"env_vars": worker_env(cfg.ray)})
     if address:
         import pipeline as pipeline_pkg
@@ -264,8 +266,8 @@ class Build:
         for stage in per_file.PASS_STAGES:
             self.keep_books(stage, merge([s[stage] for s in summaries if stage in s]), seconds=seconds)
         work.publish(self.run.publish)
-        mb = self.books["01_ingest"]["in_bytes"] / 1e6
-        self.echo(f"  {'per-file pass':<15} {total:,} partitions, {mb:,.1f} MB in {seconds:.1f}s")
+        mb = self.books["01_ingest"]["kept_bytes"] / 1e6
+        self.echo(f"  {'per-file pass':<15} {total:,} partitions, {mb:,.1f} MB of text read, {seconds:.1f}s")
 
     # -- the steps ----------------------------------------------------------------------------
     def exact_dedup(self) -> None:
