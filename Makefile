@@ -25,8 +25,9 @@ test: setup
 	$(BIN)/python -m pytest $(if $(TEST_MARK),-m "$(TEST_MARK)") $(PYTEST_ARGS)
 
 bench: setup
+	$(BIN)/python -m bench.vs_datatrove
 	$(BIN)/python -m bench.ingest
-	$(BIN)/python -m bench.langid
+	$(BIN)/python -m bench.langid --fetch
 	$(BIN)/python -m bench.secrets
 	$(BIN)/python -m bench.minhash
 	$(BIN)/python -m bench.dedup_quality
