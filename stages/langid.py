@@ -108,10 +108,6 @@ _SHEBANG = re.compile(r"#!\s*(?:\S*/)?([\w.+-]+)(?:\s+(?:-\S+\s+)*([\w.+-]+))?")
 _EMACS_MODE = re.compile(r"-\*-\s*(?:.*?mode:\s*)?([\w+-]+)\s*(?:;.*?)?-\*-", re.I)
 _VIM_MODE = re.compile(r"\b(?:vim?|ex):.*?\b(?:ft|filetype|syntax)=([\w+-]+)", re.I)
 
-_CUDA_HINT = re.compile(r"__global__|__device__|__shared__|__syncthreads|<<<.*>>>|\bthreadIdx\b|\bblockIdx\b|\bblockDim\b"
-                        r"|#include\s*[<\"]cuda")
-
-
 def language_of_interpreter_or_modeline(text: str) -> str | None:
     """From a `#!` line or an Emacs/Vim modeline in the first or last lines."""
     if text.startswith("#!"):
@@ -131,14 +127,15 @@ def language_of_interpreter_or_modeline(text: str) -> str | None:
     return None
 
 
-_CPP_MARKER = re.compile(r"::|\btemplate\s*<|\bclass\s+\w+\s*[:{]|\bnamespace\b|\bnullptr\b|\bpublic:|\bprivate:|\bvirtual\b"
-                         r"|#include\s*<(?:iostream|string|vector|memory|map|algorithm|cstdio|cstdlib|cstring|cmath|cstdint)>")
-
-
-REFINE_HEAD, REFINE_TAIL = 8192, 2048    # where the constructs below are looked for
-_CUDA_WORDS = ("__", "<<<", "Idx", "blockDim", "cuda")      # substrings every _CUDA_HINT match holds one of
+_CUDA_WORDS = ("__global__", "__device__", "__shared__", "__syncthreads", "threadIdx", "blockIdx", "blockDim")
+_KERNEL_LAUNCH = re.compile(r"<<<.*>>>")
+_CUDA_INCLUDE = re.compile(r"#include\s*[<\"]cuda")
+_CPP_WORDS = ("::", "nullptr", "public:", "private:", "protected:", "namespace ", "virtual ")
+_TEMPLATE = re.compile(r"\btemplate\s*<")
+_CLASS = re.compile(r"\bclass\s+\w+\s*[:{]")
+_STD_INCLUDE = re.compile(r"#include\s*<(?:iostream|string|vector|memory|map|algorithm|cstdio|cstdlib|cstring|cmath|cstdint)>")
 _FORTRAN_HINT = re.compile(r"(?im)\bimplicit\s+none\b|^\s*end\s+(?:subroutine|module|program)\b")
-_CPP_WORDS = ("::", "template", "class", "namespace", "nullptr", "public:", "private:", "virtual", "#include")
+REFINE_HEAD, REFINE_TAIL = 8192, 2048    # where the constructs below are looked for
 
 
 def _refine(lang: str | None, text: str) -> str | None:
@@ -148,14 +145,28 @@ def _refine(lang: str | None, text: str) -> str | None:
     if lang not in ("C", "C++", "Objective-C"):
         return lang
     text = text[:REFINE_HEAD] + "\n" + text[-REFINE_TAIL:] if len(text) > REFINE_HEAD + REFINE_TAIL else text
-    if lang != "Objective-C" and any(k in text for k in _CUDA_WORDS) and _CUDA_HINT.search(text):
+    if lang != "Objective-C" and _is_cuda(text):
         return "CUDA"
-    if ("none" in text or "NONE" in text or "subroutine" in text.lower()) and _FORTRAN_HINT.search(text):
+    if any(k in text for k in ("mplicit", "MPLICIT", "ubroutine", "UBROUTINE")) and _FORTRAN_HINT.search(text):
         return "Fortran"             # preprocessed Fortran (#include, #ifdef) looks like C to the model
-    cpp = any(k in text for k in _CPP_WORDS) and _CPP_MARKER.search(text) is not None
+    cpp = _has_cpp(text)
     if lang == "Objective-C":
         return "Objective-C++" if cpp else lang
     return "C++" if cpp else "C"
+
+
+def _is_cuda(text: str) -> bool:
+    if any(k in text for k in _CUDA_WORDS):
+        return True
+    return ("<<<" in text and _KERNEL_LAUNCH.search(text) is not None) or ("cuda" in text and _CUDA_INCLUDE.search(text) is not None)
+
+
+def _has_cpp(text: str) -> bool:
+    """C++ constructs (plain substring tests first: a regex over every C file is the slow part)."""
+    if any(k in text for k in _CPP_WORDS):
+        return True
+    return (("template" in text and _TEMPLATE.search(text) is not None) or ("class" in text and _CLASS.search(text) is not None)
+            or ("#include" in text and _STD_INCLUDE.search(text) is not None))
 
 
 def languages_of_content(texts: list[str], min_confidence: float = 0.3) -> list[str | None]:

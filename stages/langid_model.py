@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from scipy import sparse
 
 from stages.minhash import _mix, _token_hashes, _utf8
@@ -28,14 +27,11 @@ BITS = 18
 
 def features(texts: pa.Array | pa.ChunkedArray | list[str], bits: int = BITS, head: int = HEAD_BYTES) -> sparse.csr_matrix:
     """(files, 2^bits) sparse matrix of hashed token and token-pair features of each file's head and tail."""
-    if isinstance(texts, list):
-        texts = pa.array(texts, pa.large_string())
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
-    texts = pc.fill_null(texts.cast(pa.large_string()), "")
-    long = pc.greater(pc.utf8_length(texts), head + TAIL_BYTES)
-    texts = pc.if_else(long, pc.binary_join_element_wise(pc.utf8_slice_codeunits(texts, 0, head),
-                                                         pc.utf8_slice_codeunits(texts, -TAIL_BYTES), pa.scalar("\n", pa.large_string())), texts)
+    if not isinstance(texts, list):
+        texts = texts.to_pylist()
+    cut = head + TAIL_BYTES
+    texts = pa.array([t if len(t) <= cut else f"{t[:head]}\n{t[-TAIL_BYTES:]}" for t in (x or "" for x in texts)],
+                     pa.large_string())
     data, offsets = _utf8(texts)
     n = len(offsets) - 1
     if n == 0 or offsets[-1] == offsets[0]:
