@@ -159,6 +159,21 @@ def test_stats_of_a_build_still_running(run, tmp_path):
     assert "running" in out and "03_filter" in out and "06_near_dedup" not in out
 
 
+def _stop_processes_under(temp_dir: str) -> None:
+    """Kill the processes of the Ray cluster whose files live under `temp_dir` (and their children)."""
+    import psutil
+    ours = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(temp_dir in part for part in proc.info["cmdline"] or []):
+            ours += [proc, *proc.children(recursive=True)]
+    for proc in ours:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(ours, timeout=30)
+
+
 def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
     """`ray start --head` by hand, then `codecorpus build --address`: the same shards as a local Ray."""
     import os
@@ -168,11 +183,13 @@ def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    import tempfile
     ray_bin = str(Path(_sys.executable).with_name("ray"))
     # Ray ≥ 2.59 authenticates with a token; the cluster and the build must agree on the mode (README).
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")      # short: Ray's socket paths live under it
     start = subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                            "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=300)
+                            "--disable-usage-stats", f"--temp-dir={temp_dir}"], capture_output=True, text=True, env=env, timeout=300)
     assert start.returncode == 0, start.stderr[-2000:]
     try:
         root, repos = corpus
@@ -182,7 +199,7 @@ def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
                                "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=900, env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, text=True, env=env, timeout=120)
+        _stop_processes_under(temp_dir)      # this test's cluster only: never `ray stop`, which stops every Ray here
     shards = [json.loads((r / "manifest.json").read_text())["shards"] for r in (run, tmp_path / "cluster-run")]
     assert shards[0] == shards[1]
 

@@ -40,3 +40,24 @@ def test_comment_language_of_real_code(stdlib_texts):
     assert comment_language("x = 1  # ok\n", "Python") is None
     assert comment_language("// Dies ist ein Kommentar über die Verarbeitung der Eingabedaten und Fehler\nint x;\n"
                             "// Diese Funktion berechnet die Summe aller Werte in der Liste\n", "C") == "de"
+
+
+def test_the_build_stops_when_a_record_goes_missing_between_stages(scraped_tree, tmp_path):
+    """Books of two consecutive stages made from real records, one record removed between them:
+    the build's conservation check names the stage, the source and the count."""
+    import pytest
+
+    from pipeline.build import Build
+    from pipeline.config import BuildConfig
+    from pipeline.errors import BuildError
+    from pipeline.rundir import RunDir
+    table = ingest(scraped_tree)
+    kept = table.filter(pa.compute.equal(table.column("status"), "kept"))
+    build = Build(BuildConfig(sources=[{"name": "s", "paths": [str(scraped_tree)]}]), RunDir(tmp_path / "run"), "",
+                  echo=lambda line: None)
+    (tmp_path / "run").mkdir()
+    build.keep_books("01_ingest", merge([summarize(table)]))
+    build.keep_books("02_language", merge([summarize(kept)]))                 # every kept record arrived: fine
+    with pytest.raises(BuildError, match=r"stage 03_filter: 1 record\(s\) \(\d[\d,]* bytes\) of source .* went missing "
+                                         r"between 02_language \(kept \d+\) and 03_filter"):
+        build.keep_books("03_filter", merge([summarize(kept.slice(1))]))     # one record lost on the way
