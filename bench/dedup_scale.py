@@ -227,7 +227,7 @@ def main() -> None:
               f"×{b['rss_mb'] / max(a['rss_mb'], 1):.2f} edge tasks' peak RSS")
     rate = results[-1]["docs"] / results[-1]["seconds"] / cpus
     print(f"rate at the largest size: {rate:.0f} documents/s per core → 200M files on 1,000 cores ≈ "
-          f"{200e6 / (rate * 1000) / 3600:.1f} h (documents of ≤ {DOC_BYTES} bytes; scale by the mean file size)")
+          f"{200e6 / (rate * 1000) / 60:.0f} min (documents of ≤ {DOC_BYTES} bytes; scale by the mean file size)")
 
 
 if __name__ == "__main__":
