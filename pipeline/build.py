@@ -40,16 +40,13 @@ from pipeline.partitions import PartitionedStage, file_partitions, map_file
 from pipeline.plan import plan_inputs
 from pipeline.rundir import RunDir
 from pipeline.shuffle import shuffle, write_reduced
-from pipeline.sink import SummarizingParquetSink
 from stages import near_dedup, per_file, read_scraped, sources
 from stages.decontaminate import Decontaminator
 from stages.license import LicensePolicy
-from stages.records import kept_only
 from stages.summary import books_balance, merge, passed_through
 from tokenizer.bpe import EOD_TOKEN, load_tokenizer
 
 log = logging.getLogger("codecorpus")
-ROWS_PER_ROW_GROUP = 1024  # Ray writes one row group per block otherwise: tiny groups read slowly
 VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "tiktoken", "datasketch", "numpy", "pydantic")
 SHUFFLE_PARTITION_RECORDS = 20_000       # by default a shuffle partition holds at most this many records…
 SHUFFLE_PARTITION_BYTES = 64 * 2**20     # …and this much text: what one reduce task holds in memory
@@ -134,23 +131,6 @@ class Build:
         self.started = self.stage_started = time.time()
 
     # -- helpers ------------------------------------------------------------------------------
-    def kept_records(self, columns: list[str] | None = None) -> ray.data.Dataset:
-        """The records the per-file pass kept (text included unless `columns` leaves it out)."""
-        return ray.data.read_parquet(str(self.run.stage_dir(FILES) / "kept"), columns=columns)
-
-    def read_kept(self, stage: str) -> ray.data.Dataset:
-        return ray.data.read_parquet(str(self.run.stage_dir(stage))).map_batches(kept_only, batch_format="pyarrow")
-
-    def write_stage(self, stage: str, ds: ray.data.Dataset) -> dict:
-        """Write a stage's records (a shuffle stage: all at once, atomically), then gather its books."""
-        final = self.run.stage_dir(stage)
-        tmp = self.run.temp_for(final)
-        sink = SummarizingParquetSink(str(tmp), min_rows_per_file=ROWS_PER_ROW_GROUP)
-        ds.write_datasink(sink)
-        tmp.mkdir(exist_ok=True)
-        self.run.publish(tmp, final)
-        return self.keep_books(stage, sink.stage_stats())
-
     def map_stage(self, stage: str, upstream: Path, fn: Callable[..., pa.Table], fn_kwargs: dict) -> dict:
         """A stage that maps each record on its own: one partition per upstream file (or slice of one),
         so that a crash loses at most the partitions being written."""

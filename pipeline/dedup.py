@@ -21,7 +21,6 @@ from stages.per_file import KEPT_SCHEMA
 from stages.records import mark
 
 KEY_COLUMNS = [c for c in KEPT_SCHEMA.names if c != "text"]   # a record without its text, with content_hash
-ROWS_PER_ROW_GROUP = 1024
 
 
 def exact_dedup(build) -> None:

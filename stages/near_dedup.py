@@ -16,7 +16,6 @@ from datasketch.lsh import _optimal_param
 
 from stages.groups import sorted_runs
 from stages.minhash import jaccard
-from stages.records import RECORD_SCHEMA, mark
 
 EDGE_SCHEMA = pa.schema([("id", pa.string()), ("rank_key", pa.string()), ("other_id", pa.string()), ("other_rank_key", pa.string())])
 
@@ -100,11 +99,6 @@ def cluster_survivors(edges: pa.Table) -> pa.Table:
     }, schema=pa.schema([("id", pa.string()), ("survivor_id", pa.string()), ("cluster_size", pa.int64())]))
 
 
-def mark_near_duplicates(batch: pa.Table, removed_ids: set[str]) -> pa.Table:
-    reasons = ["near_duplicate" if rid in removed_ids else None for rid in batch.column("id").to_pylist()]
-    return mark(batch, reasons)
-
-
 def cluster_summary(removed: pa.Table, top: int = 10, samples: int = 3) -> dict:
     """A mergeable summary of some removed files (rows of `cluster_survivors`: id, survivor_id,
     cluster_size) — any subset of rows, so it can be computed block by block. Clusters of size s
@@ -140,9 +134,3 @@ def name_clusters(report: dict, names: pa.Table) -> dict:
     where = {i: f"{r}/{p}" for i, r, p in zip(*(names.column(c).to_pylist() for c in ("id", "repo", "path")))}
     return {**report, "largest": [{"size": c["size"], "survivor": where.get(c["survivor"], c["survivor"]),
                                    "members": sorted(where.get(m, m) for m in c["members"])} for c in report["largest"]]}
-
-
-def mark_joined(batch: pa.Table) -> pa.Table:
-    """Records left-joined with the removed ids (column `removed_survivor`, null when not removed)."""
-    reasons = ["near_duplicate" if s is not None else None for s in batch.column("removed_survivor").to_pylist()]
-    return mark(batch.select([c for c in RECORD_SCHEMA.names if c in batch.column_names]), reasons)

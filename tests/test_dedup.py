@@ -235,7 +235,6 @@ def test_distributed_components_on_ray_shuffles(tmp_path):
     import ray
 
     from pipeline.dedup import star_components
-    from stages import components as cc
 
     rng = np.random.default_rng(11)
     n = 1500
