@@ -116,9 +116,8 @@ def fetch(packages: list[tuple[str, str]]) -> None:
 
 
 def _tarballs(name: str) -> list[str]:
-    base = name.split(":")[0]
-    prefix = {"symfony": "symfony", "mgcv": "mgcv"}.get(base, base)
-    return sorted(p for p in glob.glob(str(CACHE / "src" / f"{prefix}_*.orig.tar.*")) if not p.endswith(".asc"))
+    base = name.split(":")[0]    # the upstream tarball's name (SOURCE_NAMES gives the Debian source package's)
+    return sorted(p for p in glob.glob(str(CACHE / "src" / f"{base}_*.orig.tar.*")) if not p.endswith(".asc"))
 
 
 def npm_file(name: str) -> str:

@@ -100,8 +100,6 @@ def tune_ray_data(ray_cfg: RayConfig) -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    ctx.default_hash_shuffle_parallelism = ray_cfg.shuffle_partitions or max(2, 2 * cpus)
     # Ray Data's Parquet reader packs row groups into read tasks of up to 128 MiB (uncompressed) by
     # default; the driver reads this variable when it plans a read, so setting it here bounds them
     os.environ["RAY_DATA_PARQUET_BIN_PACKING_BYTES"] = str(ray_cfg.read_task_bytes)

@@ -129,7 +129,7 @@ def star_components(edge_files: list[Path], work: Path, partitions: int, max_rou
         digests = shuffle({"edges": parquet_files(large)}, "u", partitions, scratch, write_table,
                           {"out_dir": str(small), "fn": components.small_star, "digest": True},
                           transform={"edges": (components.larger_first, {})}, schemas={"edges": components.EDGES})
-        if round_number > 1:
+        if round_number > 1 and files:
             shutil.rmtree(files[0].parent, ignore_errors=True)
         shutil.rmtree(large, ignore_errors=True)
         files, transform = parquet_files(small), None
