@@ -1,7 +1,8 @@
 """The programming language of a file from its content alone: a linear model over hashed code tokens.
 
 Features are computed for a whole batch at once on the UTF-8 bytes (stages.minhash's code tokens:
-runs of word bytes and single punctuation bytes) of each file's head and tail: every token as
+runs of word bytes and single punctuation bytes) of each file's head — after a long leading comment
+block, a licence — and tail: every token as
 written and in lower case, and every pair of neighbouring tokens in lower case, hashed into 2^bits buckets, log-scaled counts, L2-normalised.
 A multinomial logistic regression (scikit-learn, trained by bench/train_langid.py on path-labelled
 files of public packages) turns them into a probability per language; the weights ship in
@@ -11,6 +12,7 @@ files of public packages) turns them into a probability per language; the weight
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,18 @@ MODEL_PATH = Path(__file__).with_name("langid_model.npz")
 HEAD_BYTES = 1536      # the features read a file's first HEAD_BYTES characters…
 TAIL_BYTES = 512       # …and its last TAIL_BYTES (a licence header or an HTML page's CSS can fill the head)
 BITS = 18
+LICENCE_MIN = 400      # a leading comment block at least this long is skipped (a licence says nothing of the language)
+_LEADING_COMMENTS = re.compile(
+    r"\ufeff?(?:[ \t]*(?://|/\*|\*|#(?!\s*(?:include|import|define|if|pragma|!))|--|;|%|\(\*|\{|=begin|\"\"\")[^\n]*\n|[ \t]*\n)+")
+
+
+def _skip_licence(text: str) -> str:
+    """`text` without its leading comment block when that block is long (a licence header): the features then
+    see code, not the same MIT or GPL text that heads files of every language. The block's first line stays."""
+    match = _LEADING_COMMENTS.match(text, 0, 16384)
+    if match is None or match.end() < LICENCE_MIN:
+        return text
+    return text[:text.find("\n") + 1] + text[match.end():]
 
 
 def features(texts: pa.Array | pa.ChunkedArray | list[str], bits: int = BITS, head: int = HEAD_BYTES) -> sparse.csr_matrix:
@@ -30,8 +44,8 @@ def features(texts: pa.Array | pa.ChunkedArray | list[str], bits: int = BITS, he
     if not isinstance(texts, list):
         texts = texts.to_pylist()
     cut = head + TAIL_BYTES
-    texts = pa.array([t if len(t) <= cut else f"{t[:head]}\n{t[-TAIL_BYTES:]}" for t in (x or "" for x in texts)],
-                     pa.large_string())
+    texts = [_skip_licence(x) if x else "" for x in texts]
+    texts = pa.array([t if len(t) <= cut else f"{t[:head]}\n{t[-TAIL_BYTES:]}" for t in texts], pa.large_string())
     data, offsets = _utf8(texts)
     n = len(offsets) - 1
     if n == 0 or offsets[-1] == offsets[0]:

@@ -61,6 +61,19 @@ def test_pathless_real_files_are_identified_from_content(stdlib_texts):
     assert len(cpp) >= 5 and got[30:].count("C++") >= len(cpp) - 1
 
 
+def test_a_file_of_every_language_from_its_content():
+    """One file per language (written for these tests, in tests/fixtures/languages), identified without its
+    path: every one of CodeGeeX's 23 languages, plus Perl and Emacs Lisp."""
+    from pathlib import Path
+
+    from stages.langid import language_of_path, languages_of_content
+    files = sorted(p for p in (Path(__file__).parent / "fixtures" / "languages").iterdir() if p.name != "README.md")
+    truth = [language_of_path(p.name) for p in files]
+    assert set(CODEGEEX_LANGUAGES) <= set(truth)
+    got = languages_of_content([p.read_text() for p in files])
+    assert [(p.name, g) for p, g, t in zip(files, got, truth) if g != t] == []
+
+
 def test_refinements_settle_what_the_model_blurs():
     from stages.langid import _refine
     kernel = "#include <cstdio>\n__global__ void add(float *x) { x[threadIdx.x] += 1; }\n"
@@ -72,6 +85,32 @@ def test_refinements_settle_what_the_model_blurs():
     fortran = "#include \"config.h\"\nsubroutine f(x)\n  implicit none\n  real :: x\nend subroutine f\n"
     assert _refine("C", fortran) == "Fortran"
     assert _refine("Python", kernel) == "Python"           # only the C family is refined
+    # Objective-C syntax is never C or C++; an "Objective-C++" file without C++ is Objective-C
+    message = "#include <stdio.h>\nvoid f(id obj) { [self close]; NSLog(@\"done\"); }\n"
+    assert _refine("C", message) == "Objective-C" and _refine("C++", message) == "Objective-C"
+    assert _refine("C++", message + "namespace a { int g(); }\n") == "Objective-C++"
+    assert _refine("Objective-C++", "@implementation A\n- (void)go { [self stop]; }\n@end\n") == "Objective-C"
+    # host code of a .cu file: CUDA runtime types and thrust make it CUDA
+    assert _refine("C++", "void f(cudaStream_t s) { g(s); }\n") == "CUDA"
+    assert _refine("C++", "auto v = thrust::device_vector<int>(4);\n") == "CUDA"
+    # a::b three times is C++; once in a C comment is not; `new` and `delete` expressions are C++
+    assert _refine("C", "/* see std::sort */\nint f(void);\n".replace("std::", "x::")) == "C"
+    assert _refine("C", "a::b(); c::d(); e::f();\n") == "C++"
+    assert _refine("C++", "H create(W *w) { return (H) new Button(w); }\n") == "C++"
+    assert _refine("C++", "void f(void) {\n  delete (Button *)h;\n}\n") == "C++"
+    assert _refine("C++", "/* a new idea (see below) */\nint f(void);\n") == "C"
+
+
+def test_a_licence_header_does_not_hide_the_code():
+    """The features skip a long leading comment block (a licence): the same MIT text heads files of
+    every language and would fill the 1,536 characters the model reads."""
+    from stages.langid_model import _skip_licence
+    licence = "//\n" + "".join(f"// Permission is hereby granted, free of charge, line {i}\n" for i in range(30))
+    code = "using System;\nnamespace A { public class B { } }\n"
+    assert _skip_licence(licence + code) == "//\n" + code
+    short = "// one line\n" + code
+    assert _skip_licence(short) == short
+    assert _skip_licence("#include <stdio.h>\n" * 40) == "#include <stdio.h>\n" * 40   # not a comment
 
 
 def test_shebang_and_modeline_come_first_and_unsure_is_unknown():
