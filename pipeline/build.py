@@ -36,6 +36,7 @@ import ray.data
 
 from pipeline.config import BuildConfig, RayConfig
 from pipeline.errors import BuildError
+from pipeline.progress import BuildView, quiet_view
 from pipeline.partitions import PartitionedStage, file_partitions, map_file
 from pipeline.plan import plan_inputs
 from pipeline.rundir import RunDir
@@ -55,17 +56,18 @@ FILES = "files"               # the per-file pass's output: kept/ (records with 
 PER_FILE_STEP = "01-04_per_file"   # the step that makes it (the books of stages 01_ingest … 04_clean)
 
 
-def init_ray(cfg: BuildConfig, address: str | None) -> None:
+def init_ray(cfg: BuildConfig, address: str | None, verbose: bool = False) -> None:
     """Start a local Ray (CPUs from config, else all) or join a running cluster (--address, else RAY_ADDRESS).
 
     Without an address the build always starts its own Ray: Ray would otherwise attach to whatever cluster
     /tmp/ray/ray_current_cluster names (a `ray start` or test cluster left on the machine)."""
     if ray.is_initialized():
         return
+    level = logging.INFO if verbose else logging.ERROR
     for name in ("ray", "ray.data"):   # Ray's own progress and start-up lines are not the build's
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(level)
     address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+    kwargs: dict = dict(include_dashboard=False, logging_level=level, log_to_driver=verbose,
                         runtime_env={"env_vars": worker_env(cfg.ray)})
     if address:
         import pipeline as pipeline_pkg
@@ -113,12 +115,13 @@ class Build:
     whose fingerprint and output are already in the run is skipped, so the same command after a crash
     goes on where it stopped, and a config change re-runs the step it touches and those after it."""
 
-    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, echo: Callable[[str], None] = print,
-                 force: bool = False):
+    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, echo: Callable[[str], None] | None = None,
+                 force: bool = False, view: BuildView | None = None):
         self.cfg = cfg
         self.run = run
         self.config_text = config_text
-        self.echo = echo
+        self.view = view or quiet_view()
+        self.echo = echo or self.view.echo
         self.force = force
         self.books: dict[str, dict] = {}
         self.clusters: dict = {}
@@ -143,7 +146,8 @@ class Build:
         done = len(work.done())
         if done:
             self.echo(f"  {stage:<15} resuming: {done:,} of {total:,} partitions already written")
-        work.run(partitions, produce, kwargs)
+        with self.view.step(stage, total - done) as advance:
+            work.run(partitions, produce, kwargs, advance)
 
     def finish_partitions(self, stage: str, work: PartitionedStage, total: int) -> dict:
         done = work.done()

@@ -6,7 +6,9 @@ line saying what is wrong; no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,14 +25,42 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.build import Build, init_ray
     from pipeline.rundir import RunDir
 
+    from pipeline.progress import BuildView
+
     run = RunDir(out)
     run.prepare()
-    print(f"codecorpus build {args.config} → {run.root}")
-    init_ray(cfg, args.address)
-    manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force).run_all()
-    print(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
-          f"under {run.shards}")
+    view = BuildView()
+    view.echo(f"codecorpus build {args.config} → {run.root}")
+    with _stderr_to(None if args.verbose else run.root / BUILD_LOG):
+        init_ray(cfg, args.address, verbose=args.verbose)
+        manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view).run_all()
+    view.echo(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
+              f"under {run.shards}")
     return 0
+
+
+BUILD_LOG = "build.log"   # in the run folder: Ray's own lines (start-up, workers, Ray Data), unless --verbose
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path | None):
+    """Send this process's stderr (file descriptor 2, which Ray's C++ core, its Python loggers and the
+    processes it starts write to) to `path` while the build runs; the user's terminal keeps the
+    build's own lines. Errors are printed after it is given back."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _load_run(path: str) -> tuple[dict, dict | None]:
@@ -142,6 +172,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="run every step again (default: an existing run goes on: steps whose config and input are "
                         "unchanged are skipped, a half-written stage keeps its finished partitions)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's own log lines on the terminal (default: they go to RUN/build.log)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("stats", help="show the books and statistics of a run")

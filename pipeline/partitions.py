@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import ray.data
 
 from stages.records import RECORD_SCHEMA, kept_only
-from stages.summary import combine, summarize
+from stages.summary import combine, merge, summarize
 
 SUMMARY_KEY = "codecorpus.summary"
 ROWS_PER_ROW_GROUP = 1024          # rows buffered before a row group is written ...
@@ -155,15 +155,23 @@ def map_file(payload: dict, fn: Callable[..., pa.Table], fn_kwargs: dict) -> Ite
 
 def _run_partitions(batch: pa.Table, out_dir: str, produce: Callable[..., Iterable], kwargs: dict,
                     outputs: dict[str, pa.Schema] | None = None) -> pa.Table:
+    files, nbytes = [], []
     for part, payload in zip(batch.column("part").to_pylist(), batch.column("payload").to_pylist()):
         primary = os.path.join(out_dir, next(iter(outputs)), part + ".parquet") if outputs else os.path.join(out_dir, part + ".parquet")
-        if os.path.exists(primary):  # an earlier attempt of this task finished it
-            continue
-        if outputs:
-            write_outputs(produce(json.loads(payload), **kwargs), out_dir, part, outputs)
-        else:
-            write_partition(produce(json.loads(payload), **kwargs), primary)
-    return batch.select(["part"])
+        if not os.path.exists(primary):  # else an earlier attempt of this task finished it
+            if outputs:
+                write_outputs(produce(json.loads(payload), **kwargs), out_dir, part, outputs)
+            else:
+                write_partition(produce(json.loads(payload), **kwargs), primary)
+        books = _books_in(read_summary(Path(primary)))
+        files.append(books["in"])
+        nbytes.append(books["in_bytes"])
+    return pa.table({"part": batch.column("part"), "files": pa.array(files, pa.int64()), "bytes": pa.array(nbytes, pa.int64())})
+
+
+def _books_in(summary: dict) -> dict:
+    """What a written partition read (its first stage's `in`), for the progress line."""
+    return merge([next(iter(summary["stages"].values())) if "stages" in summary else summary])
 
 
 def _not_done(batch: pa.Table, done: list[str]) -> pa.Table:
@@ -193,14 +201,18 @@ class PartitionedStage:
     def done(self) -> list[str]:
         return sorted(p.name[: -len(".parquet")] for p in self._done_folder.glob("*.parquet"))
 
-    def run(self, partitions: ray.data.Dataset, produce: Callable[..., Iterable], kwargs: dict) -> None:
+    def run(self, partitions: ray.data.Dataset, produce: Callable[..., Iterable], kwargs: dict,
+            advance: Callable[[int, int], None] | None = None) -> None:
         """Produce and write every partition not yet done (rows `part`, `payload` of `partitions`),
-        one Ray task each."""
-        (partitions.map_batches(_not_done, batch_format="pyarrow", fn_kwargs={"done": self.done()})
+        one Ray task each; `advance(files, bytes)` is called as each one is written."""
+        written = (partitions.map_batches(_not_done, batch_format="pyarrow", fn_kwargs={"done": self.done()})
                    .map_batches(_run_partitions, batch_size=1, batch_format="pyarrow",
                                 fn_kwargs={"out_dir": str(self.partial), "produce": produce, "kwargs": kwargs,
-                                           "outputs": self.outputs})
-                   .take_all())
+                                           "outputs": self.outputs}))
+        for batch in written.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for files, nbytes in zip(batch.column("files").to_pylist(), batch.column("bytes").to_pylist()):
+                if advance:
+                    advance(files, nbytes)
 
     def summaries(self) -> list[dict]:
         return [read_summary(p) for p in sorted(self._done_folder.glob("*.parquet"))]

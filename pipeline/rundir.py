@@ -8,6 +8,7 @@
       manifest.json        config, input fingerprint, package versions, per-stage books, shards
       stats.json           per-stage books, written after every stage (readable while a build runs)
       state.json           each finished step's fingerprint and books: what the next build may skip
+      build.log            Ray's own log lines (the CLI sends them here unless --verbose)
       stages/NN_name.partial/   a stage being written: its finished partitions (kept by a crash)
       work/                intermediate results (near-dedup candidate pairs), with their fingerprints
 

@@ -128,8 +128,43 @@ def build(root: Path, repos: Path, name: str, cpus: int, extra: str = "") -> Pat
     return root / name
 
 
+def codecorpus_in_a_terminal(*args: str, columns: int = 100) -> str:
+    """Run the CLI with a pseudo-terminal as its stdin, stdout and stderr (as a user's shell gives it);
+    returns everything it wrote there, escape sequences included."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR", "COLUMNS")}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], stdin=slave, stdout=slave, stderr=slave,
+                            env={**env, "TERM": "xterm-256color"}, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:          # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=900) == 0, b"".join(chunks)[-3000:].decode(errors="replace")
+    return b"".join(chunks).decode(errors="replace")
+
+
 @pytest.fixture(scope="session")
 def run(corpus):
-    return build(*corpus, "run2", cpus=2)
+    """The shared build, run as a user would in a terminal; what it showed is kept in terminal.txt beside it."""
+    root, repos = corpus
+    cfg = root / "run2.toml"
+    cfg.write_text(BUILD.format(repos=repos, cpus=2))
+    shown = codecorpus_in_a_terminal("build", str(cfg), "--out", str(root / "run2"))
+    (root / "run2.terminal.txt").write_text(shown)
+    return root / "run2"
 
 

@@ -42,6 +42,23 @@ def run_one_cpu(corpus):
     return build(*corpus, "run1", cpus=1, extra='target_block_bytes = 65536\n[dedup.near]\ncomponents = "distributed"\n')
 
 
+def test_the_terminal_shows_progress_and_no_ray_line(run):
+    """The shared build ran in a pseudo-terminal: each partitioned step had a live progress line
+    (partitions done of all, files, MB, rate, ETA), the books' lines stayed, and none of Ray's own
+    lines reached the terminal (they are in the run's build.log)."""
+    import re
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", (run.parent / "run2.terminal.txt").read_text())
+    lines = [line.strip() for line in re.split(r"[\r\n]+", shown) if line.strip()]
+    progress = [l for l in lines if re.search(r"\d+/\d+ [\d,]+ files [\d.,]+ MB [\d.,]+ MB/s .*ETA", l)]
+    assert {l.split()[0] for l in progress} >= {"per-file", "08_tokenize"}, lines[:40]
+    assert any(l.startswith("06_near_dedup") and "kept" in l for l in lines)
+    assert lines[-1].startswith("done:")
+    ray_line = re.compile(r"\b(INFO|WARNING|WARN|ERROR)\b|raylet|[Tt]oken authentication|Ray instance|Dataset|"
+                          r"Progress bars|\(pid=|ray\.|worker", re.I)
+    assert [l for l in lines if ray_line.search(l)] == []
+    assert (run / "build.log").is_file()
+
+
 def test_shards_load_and_decode(run):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["tokenizer"]["vocab_size"] == 2048 and manifest["row_length"] == 513
