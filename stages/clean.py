@@ -6,20 +6,22 @@ import pyarrow as pa
 
 from stages.decontaminate import Decontaminator
 from stages.records import mark
-from stages.secrets import redact
+from stages.secrets import redact, screen
 
 
 def clean_batch(batch: pa.Table, redact_secrets: bool = True, max_secret_fraction: float = 0.5,
                 decontaminator: Decontaminator | None = None) -> pa.Table:
     texts, counts, reasons = [], [], []
-    for text in batch.column("text").to_pylist():
+    originals = batch.column("text").to_pylist()
+    screened = screen([t or "" for t in originals]) if redact_secrets else [False] * len(originals)
+    for text, has_token in zip(originals, screened):
         reason = None
         if decontaminator is not None and len(decontaminator):
             item = decontaminator.match(text)
             reason = f"benchmark:{item}" if item else None
         found = None
         if redact_secrets and reason is None:
-            found = redact(text)
+            found = redact(text, has_token)
             if found.redacted_chars and found.redacted_chars >= max_secret_fraction * len(text):
                 reason = "mostly_secrets"
             else:

@@ -27,6 +27,43 @@ PLANTED = {
 }
 
 
+def test_every_provider_format_is_redacted_under_a_name_that_says_nothing():
+    """One token of every provider kind (made to its documented format by bench.secrets), under a neutral
+    name: the format alone gives it away, both through the batch screen and without it."""
+    from bench.secrets import FORMATS, Planter
+    from stages.secret_formats import PROVIDERS
+    from stages.secrets import screen
+    planter = Planter(7)
+    provider_kinds = {entry[0] for entry in PROVIDERS}
+    assert len(provider_kinds) >= 40
+    lines = {kind: f'opt_{i} = "{planter.value(kind)[1]}"\n' for i, kind in enumerate(sorted(provider_kinds & set(FORMATS)))}
+    hits = screen(list(lines.values()) + ["x = 1\n"])
+    assert hits == [True] * len(lines) + [False]
+    for (kind, line), hit in zip(lines.items(), hits):
+        for screened in (hit, None):
+            assert redact(line, screened).counts == {kind: 1}, (kind, line)
+
+
+@pytest.mark.parametrize("line, found", [
+    ('password = "Summer2024!"\n', True),                  # chosen, low entropy: still a password
+    ("DB_PASS=Dr@g0n77\n", True),
+    ('cfg.Set("smtp_password", "Princess2019#")\n', True),  # a name and its value as two strings
+    ('<add key="AdminPwd" value="$Ginger3012" />\n', True),
+    ('conn = "Server=db;Database=app;User Id=sa;Password=Tr0ub4dor&3;"\n', True),
+    ('url = "jdbc:mysql://db:3306/app?user=app&password=Winter22!x&ssl=true"\n', True),
+    ("password = os.environ['DB_PASSWORD']\n", False),     # references, placeholders, code, samples
+    ('password: ${DB_PASSWORD}\n', False),
+    ('password = "$DB_PASSWORD"\n', False),
+    ('password = "<your password>"\n', False),
+    ('password = "test1234"\n', False),
+    ("password = get_password(user)\n", False),
+    ('compass = "North2024!"\n', False),
+])
+def test_passwords_people_choose_and_connection_strings(line, found):
+    out = redact(line)
+    assert ("<PASSWORD>" in out.text) is found, out.text
+
+
 @pytest.mark.parametrize("kind", sorted(PLANTED))
 def test_each_kind_is_redacted_in_real_code(kind):
     code = (STDLIB / "json" / "decoder.py").read_text()
