@@ -142,6 +142,7 @@ class TokenizerConfig(_Section):
     sample_bytes: int = Field(default=64_000_000, gt=0)
     max_language_share: float = Field(default=0.5, gt=0, le=1)  # cap of one language in the training sample
     min_frequency: int = Field(default=2, ge=1)
+    pre_tokenizer: Literal["code", "gpt4", "gpt2"] = "code"   # what the BPE may merge (tokenizer/bpe.py); gpt2: CodeGeeX's scheme
 
     @model_validator(mode="after")
     def _codegeex_files(self) -> "TokenizerConfig":

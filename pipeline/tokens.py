@@ -73,7 +73,8 @@ def train_tokenizer(build) -> None:
     sample = pa.concat_tables(ray.get([_sample_of.remote(str(f), orders) for f in parquet_files(build.run.stage_dir(FILES) / "kept")]))
     sample = sample.sort_by("sample_order")
     t0 = time.time()
-    tok = train_bpe(iter(sample.column("text").to_pylist()), vocab_size=tcfg.vocab_size, min_frequency=tcfg.min_frequency)
+    tok = train_bpe(iter(sample.column("text").to_pylist()), vocab_size=tcfg.vocab_size, min_frequency=tcfg.min_frequency,
+                    pre_tokenizer=tcfg.pre_tokenizer)
     _save(tok, path)
     sampled = sum(fractions[k] * v["bytes"] for k, v in kept.items())
     build.echo(f"  {'tokenizer':<15} {tok.get_vocab_size():,} ids trained on a {sampled / 1e6:,.1f} MB language-balanced sample "

@@ -25,12 +25,24 @@ def test_exact_vocabulary_size_and_eod(tok):
     assert tok.token_to_id(EOD_TOKEN) == 0
 
 
-def test_space_runs_are_single_tokens_longest_first(tok):
+def test_space_runs_are_single_tokens_longest_first_in_codegeex_scheme():
+    from conftest import stdlib_files
+    tok = train_bpe([p.read_text(encoding="utf-8") for p in stdlib_files(limit=60)], vocab_size=2048, pre_tokenizer="gpt2")
     for n in range(2, 11):
         ids = tok.encode("x" + " " * n + "y").ids
         assert tok.id_to_token(ids[1]) == " " * n
     ids = tok.encode(" " * 23 + "return").ids
     assert [tok.id_to_token(i) for i in ids[:3]] == [" " * 10, " " * 10, " " * 3]
+
+
+def test_a_line_break_and_the_next_lines_indentation_are_one_token(tok):
+    """The code pre-tokenizer keeps `):` + newline + indentation (and blank lines + indentation)
+    together, so the BPE trained on Python learns them as single tokens."""
+    tokens = tok.encode("def f(x):\n        return x\n\n    y = 1\n").tokens
+    assert "):ĊĠĠĠĠĠĠĠĠ" in tokens and "return" in tokens
+    assert any(t.startswith("ĊĊ") and t.endswith("ĠĠĠĠ") for t in tokens), tokens
+    with pytest.raises(ValueError, match="code, gpt4, gpt2"):
+        train_bpe(["x"], vocab_size=300, pre_tokenizer="bert")
 
 
 @pytest.mark.parametrize("text", [

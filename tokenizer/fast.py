@@ -56,6 +56,8 @@ def _pre_tokenizer_pattern(spec: dict | None) -> str | None:
 def _with_space_runs(pattern: str, runs: list[int]) -> str:
     """The pattern with the stand-ins of `runs` as pieces of their own, never inside another piece,
     and counted as whitespace by `(?!\\S)` (a piece boundary follows them, as after an added token)."""
+    if not runs:
+        return pattern
     standins = "".join(chr(_STANDIN_BASE + n) for n in runs)
     pattern = pattern.replace(r"(?!\S)", rf"(?![^\s{standins}])")
     pattern = pattern.replace(r"[^\s\p{L}\p{N}]", rf"[^\s\p{{L}}\p{{N}}{standins}]")
