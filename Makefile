@@ -25,6 +25,7 @@ test: setup
 	$(BIN)/python -m pytest $(if $(TEST_MARK),-m "$(TEST_MARK)") $(PYTEST_ARGS)
 
 bench: setup
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.vs_datatrove
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.langid --fetch
@@ -33,7 +34,7 @@ bench: setup
 	$(BIN)/python -m bench.dedup_quality
 	$(BIN)/python -m bench.dedup_scale --sizes 20000,60000
 	$(BIN)/python -m bench.pack
-	$(BIN)/python -m bench.tokenizer
+	$(BIN)/python -m bench.tokenizer --fetch
 	$(BIN)/python -m bench.train_input
 
 clean:
