@@ -1,17 +1,21 @@
 """Find and redact secrets and personal data in source files (BigCode's PII step, at corpus speed).
 
 What is found, and its placeholder:
-  <KEY>         cloud and service keys and tokens: AWS access key ids and secrets, GCP API keys and
-                service-account key ids, GitHub/GitLab tokens, Slack tokens and webhooks, Stripe and
-                OpenAI-style keys, JWTs, and PEM private key blocks
-  <PASSWORD>    the password of a `scheme://user:password@host` URL, and values assigned to names like
-                password/secret/token/api_key (quoted, or `.env`/YAML/INI style) that look random
-                (Shannon entropy ≥ 3 bits per character, no placeholder syntax)
+  <KEY>         keys and tokens: AWS access key ids and secrets, GCP API keys and service-account key
+                ids, Slack tokens and webhooks, JWTs, PEM private key blocks, and the 55 provider
+                formats of stages.secret_formats (GitHub, GitLab, npm, PyPI, OpenAI, Stripe, Azure
+                connection strings, …)
+  <PASSWORD>    the password of a `scheme://user:password@host` URL; `Password=`/`Pwd=` in connection
+                strings and `&password=` in JDBC/URL queries; values assigned to names like
+                secret/token/api_key that look random (Shannon entropy ≥ 3 bits per character), and
+                any value assigned to a password-like name (people choose `Summer2024!`) that is not a
+                reference (`${…}`, `$DB_PASS`, `os.environ[…]`), a placeholder, code or a sample
   <EMAIL>       e-mail addresses
   <IP_ADDRESS>  public IPv4/IPv6 addresses (private, loopback, link-local and documentation ranges
                 kept; a dotted quad after "version"/"v" kept)
-Each pattern is a regular expression anchored on something distinctive, and the file is first
-checked with cheap substring tests so that most files cost one pass of `in` per kind.
+Each pattern is a regular expression anchored on something distinctive. The provider formats are
+screened for a whole batch at once (`screen`: one RE2 pass); the rest is first checked with cheap
+substring tests, so that most files cost one pass of `in` per kind.
 """
 from __future__ import annotations
 
