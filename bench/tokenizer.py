@@ -51,15 +51,22 @@ def main() -> None:
     parser.add_argument("--per-package", type=int, default=3000, help="training files of one language from one package, at most")
     parser.add_argument("--test-per-package", type=int, default=150, help="test files of one language from one package, at most")
     parser.add_argument("--fetch", action="store_true", help="download the packages first")
+    parser.add_argument("--holdout-every", type=int, default=0,
+                        help="measure on every Nth langid training package instead (trained on the others): packages "
+                             "no choice of pre-tokenizer was made on")
     args = parser.parse_args()
     if args.fetch:
         fetch(TRAIN + VALIDATION + TEST)
-    train_pool = {lang: [t for _, _, t in items] for lang, items in labelled(TRAIN, args.per_package).items()}
-    test = {lang: [t for _, _, t in items] for lang, items in labelled(VALIDATION + TEST, args.test_per_package).items()}
+    train_packages, test_packages = TRAIN, VALIDATION + TEST
+    if args.holdout_every:
+        test_packages = TRAIN[::args.holdout_every]
+        train_packages = [p for p in TRAIN if p not in test_packages]
+    train_pool = {lang: [t for _, _, t in items] for lang, items in labelled(train_packages, args.per_package).items()}
+    test = {lang: [t for _, _, t in items] for lang, items in labelled(test_packages, args.test_per_package).items()}
     test_bytes = {lang: sum(len(t.encode()) for t in texts) for lang, texts in test.items()}
     total_bytes = sum(test_bytes.values())
-    print(f"training pool: {sum(len(t.encode()) for ts in train_pool.values() for t in ts) / 1e6:.0f} MB of {len(TRAIN)} packages; "
-          f"test: {total_bytes / 1e6:.1f} MB, {sum(map(len, test.values())):,} files of {len(VALIDATION + TEST)} other packages")
+    print(f"training pool: {sum(len(t.encode()) for ts in train_pool.values() for t in ts) / 1e6:.0f} MB of {len(train_packages)} packages; "
+          f"test: {total_bytes / 1e6:.1f} MB, {sum(map(len, test.values())):,} files of {len(test_packages)} other packages")
 
     vocab, merges, _ = codegeex_files()
     base = token_counts(codegeex_tokenizer(vocab, merges), test)
