@@ -12,6 +12,7 @@ lines the README keeps). Takes about four minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -45,7 +46,6 @@ def killed_during_the_per_file_pass(out: Path, after_partitions: int = 60) -> No
         if partial.is_dir() and len(list(partial.glob("*.parquet"))) >= after_partitions:
             break
         time.sleep(0.2)
-    import os
     os.killpg(proc.pid, signal.SIGKILL)     # the build and the Ray it started
     proc.wait()
     time.sleep(2)

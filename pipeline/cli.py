@@ -23,9 +23,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # fails before Ray starts
     out = Path(args.out or Path("runs") / Path(args.config).stem)
     from pipeline.build import Build, init_ray
-    from pipeline.rundir import RunDir
-
     from pipeline.progress import BuildView
+    from pipeline.rundir import RunDir
 
     run = RunDir(out)
     run.prepare()

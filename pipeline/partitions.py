@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import ray.data
 
 from stages.records import RECORD_SCHEMA, kept_only
-from stages.summary import combine, merge, summarize
+from stages.summary import combine, summarize
 
 SUMMARY_KEY = "codecorpus.summary"
 ROWS_PER_ROW_GROUP = 1024          # rows buffered before a row group is written ...
@@ -170,8 +170,9 @@ def _run_partitions(batch: pa.Table, out_dir: str, produce: Callable[..., Iterab
 
 
 def _books_in(summary: dict) -> dict:
-    """What a written partition read (its first stage's `in`), for the progress line."""
-    return merge([next(iter(summary["stages"].values())) if "stages" in summary else summary])
+    """What a written partition read (its first stage's files and bytes in), for the progress line."""
+    first = next(iter(summary["stages"].values())) if "stages" in summary else summary
+    return {"in": sum(first["n"].values()), "in_bytes": sum(first["bytes"].values())}
 
 
 def _not_done(batch: pa.Table, done: list[str]) -> pa.Table:
@@ -209,10 +210,10 @@ class PartitionedStage:
                    .map_batches(_run_partitions, batch_size=1, batch_format="pyarrow",
                                 fn_kwargs={"out_dir": str(self.partial), "produce": produce, "kwargs": kwargs,
                                            "outputs": self.outputs}))
+        advance = advance or (lambda files, nbytes: None)
         for batch in written.iter_batches(batch_size=None, batch_format="pyarrow"):
             for files, nbytes in zip(batch.column("files").to_pylist(), batch.column("bytes").to_pylist()):
-                if advance:
-                    advance(files, nbytes)
+                advance(files, nbytes)
 
     def summaries(self) -> list[dict]:
         return [read_summary(p) for p in sorted(self._done_folder.glob("*.parquet"))]

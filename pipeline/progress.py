@@ -9,7 +9,6 @@ to the run's log (`build.log`) unless `--verbose`.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from typing import Callable, Iterator
 
@@ -79,4 +78,4 @@ class BuildView:
 
 def quiet_view() -> BuildView:
     """Plain lines to stdout: what a library caller or a test gets."""
-    return BuildView(live=False, console=Console(file=sys.stdout))
+    return BuildView(live=False)

@@ -77,7 +77,8 @@ PROVIDERS: list[tuple] = [     # (kind, prefixes, pattern[, screen: an RE2 expre
     ("facebook_token", ("EAACEdEose0cBA", "EAAG"), r"\bEAA(?:CEdEose0cBA|G)[A-Za-z0-9]{60,}"),
     ("age_secret_key", ("AGE-SECRET-KEY-1",), r"\bAGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}\b"),
 ]
-COMPILED = [(entry[0], entry[1], re.compile(entry[2])) for entry in PROVIDERS]
+# (kind, prefixes, pattern, the group to redact: the whole match unless the pattern names a group)
+COMPILED = [(entry[0], entry[1], pattern, 1 if pattern.groups else 0) for entry in PROVIDERS for pattern in [re.compile(entry[2])]]
 # One RE2 alternation of every kind's screen (its prefixes, or its own expression): what a whole batch
 # goes through first. A kind without prefixes is matched on the whole of a file that passes the screen.
 SCREEN = "|".join(entry[3] if len(entry) > 3 else "|".join(re.escape(p) for p in entry[1]) for entry in PROVIDERS)

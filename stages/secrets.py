@@ -180,11 +180,10 @@ def find_secrets(text: str, screened: bool | None = None) -> list[tuple[int, int
     if screened is None:
         screened = _SCREEN.search(text) is not None
     if screened:
-        for kind, prefixes, pattern in secret_formats.COMPILED:
+        for kind, prefixes, pattern, group in secret_formats.COMPILED:
             if not prefixes:
-                found += [(m.start(), m.end(), kind, KEY) for m in pattern.finditer(text)]
+                found += [(m.start(group), m.end(group), kind, KEY) for m in pattern.finditer(text)]
             elif any(p in text for p in prefixes):
-                group = 1 if pattern.groups else 0
                 scan(prefixes, pattern, group, kind, KEY)
     if "://" in text:
         scan(("://",), _URL_PASSWORD, 2, "url_password", PASSWORD, lambda s, m: _looks_secret(m.group(2)))

@@ -30,10 +30,9 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_token
 EOD_TOKEN = "<|endoftext|>"
 SPACE_RUNS = range(2, 11)
 _SPACE_RUN = re.compile(r" {2,}")
-GPT4_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
-                r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
-CODE_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*[ \t]*"""
-                r"""|\s*[\r\n]+[ \t]*|\s+(?!\S)|\s+""")
+_GPT4_WORDS = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+GPT4_PATTERN = _GPT4_WORDS + r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+CODE_PATTERN = _GPT4_WORDS + r"""[ \t]*|\s*[\r\n]+[ \t]*|\s+(?!\S)|\s+"""     # + the next line's indentation
 PRE_TOKENIZERS = {"code": CODE_PATTERN, "gpt4": GPT4_PATTERN, "gpt2": None}
 
 
