@@ -4,9 +4,10 @@ Documents are made inside the Ray tasks (the driver never holds them) from real 
 machine (standard library and site-packages `.py`, first 4 KB) with random edits seeded by the
 document number: document i is file i mod F with a few lines changed, so each file yields a
 cluster of near-duplicates. The build's own near-dedup runs on them: batch MinHash signatures and
-band keys (the per-file pass's `band_rows`), the file shuffle by bucket key (pipeline.shuffle), star
-edges per bucket, then connected components by distributed large-star/small-star rounds of
-shuffles, and the marking: a shuffle of the documents' ids and the removed ids by id. Memory: a sampler thread reads every Ray worker process
+band keys (the per-file pass's `band_rows`), the file shuffle by bucket key (pipeline.shuffle),
+candidate pairs per bucket, their verification by signatures (two shuffles by id), then the
+components by distributed large-star/small-star rounds of shuffles, a shuffle by component that keeps
+files in order, and the marking: a shuffle of the documents' ids and the removed ids by id. Memory: a sampler thread reads every Ray worker process
 (tasks and the shuffle's aggregator actors) twice a second — its own private memory, and apart from
 it the object-store pages it has touched (see WorkerMemory) — and the tasks that compute edges
 report their process's lifetime peak RSS. Reported per size and per phase: wall time, documents/s,
@@ -37,7 +38,7 @@ import ray.data
 
 from pipeline.build import tune_ray_data, worker_env
 from pipeline.config import RayConfig
-from pipeline.dedup import star_components, write_table
+from pipeline.dedup import keep_in_order_by_shuffles, verified_edges
 from pipeline.shuffle import parquet_files, shuffle
 from stages import near_dedup
 from stages.exact_dedup import add_content_hash
@@ -68,8 +69,14 @@ def make_docs(batch: dict, files: list[str]) -> pa.Table:
     return pa.table({"id": ids, "rank_key": ranks, "text": texts})
 
 
-def signature_rows(batch: pa.Table, bands: int, rows: int) -> pa.Table:
-    return band_rows(add_content_hash(batch), NearDedupSettings(256, 5, 1, bands, rows))
+def signature_rows(batch: pa.Table, bands: int, rows: int, out: str) -> pa.Table:
+    """Writes the batch's band rows and signatures (as the per-file pass does, to `out`/bands and
+    `out`/signatures) and returns how many documents it wrote."""
+    keyed, signatures = band_rows(add_content_hash(batch), NearDedupSettings(256, 5, 1, bands, rows))
+    name = f"{batch.column('id')[0].as_py()}.parquet"
+    for kind, table in (("bands", keyed), ("signatures", signatures)):
+        pa.parquet.write_table(table, str(Path(out) / kind / name))
+    return pa.table({"docs": [batch.num_rows]})
 
 
 class WorkerMemory:
@@ -153,18 +160,24 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     scratch = work / "shuffle"
     start = time.perf_counter()
     memory = WorkerMemory().__enter__()
-    memory.enter("candidate pairs")
+    memory.enter("signatures")
     docs = ray.data.range(n, override_num_blocks=max(4, n // 5000)).map_batches(
         make_docs, batch_format="numpy", batch_size=1000, fn_kwargs={"files": files})
-    bands_dir, ids_dir = work / f"bands-{n}", work / f"ids-{n}"
-    docs.map_batches(signature_rows, batch_format="pyarrow", fn_kwargs={"bands": bands, "rows": rows}).write_parquet(str(bands_dir))
+    out, ids_dir = work / f"per-file-{n}", work / f"ids-{n}"
+    for kind in ("bands", "signatures"):
+        (out / kind).mkdir(parents=True)
+    written = sum(int(b["docs"].sum()) for b in docs.map_batches(
+        signature_rows, batch_format="pyarrow", batch_size=2500, fn_kwargs={"bands": bands, "rows": rows, "out": str(out)}
+    ).iter_batches(batch_format="numpy"))
+    assert written == n
     edges_dir = work / f"edges-{n}"
     edges_dir.mkdir()
-    shuffle({"bands": parquet_files(bands_dir)}, "band_key", partitions, scratch, write_table,
-            {"out_dir": str(edges_dir), "fn": near_dedup.bucket_edges, "fn_kwargs": {"exact_dedup": True}})
+    memory.enter("verified edges")
+    verified_edges(parquet_files(out / "bands"), parquet_files(out / "signatures"), edges_dir, work / f"verify-{n}", partitions,
+                   0.7, exact_jaccard=False, exact_dedup=True)
     candidates = sum(pa.parquet.ParquetFile(f).metadata.num_rows for f in parquet_files(edges_dir))
     memory.enter("components")
-    removed_files, rounds = star_components(parquet_files(edges_dir), work / f"components-{n}", partitions)
+    removed_files, rounds = keep_in_order_by_shuffles(parquet_files(edges_dir), work / f"components-{n}", partitions)
     # the marking, as the build does it: the documents' ids and the removed ids shuffled by id
     memory.enter("marking")
     docs.select_columns(["id"]).write_parquet(str(ids_dir))
@@ -176,7 +189,7 @@ def run(n: int, files: list[str], work: Path, docs_per_partition: int, cpus: int
     memory.__exit__()
     return {"docs": n, "seconds": seconds, "rss_mb": memory.rss, "removed": removed, "rounds": rounds,
             "worker_own_mb": memory.own, "task_growth_mb": memory.growth, "growth_who": memory.growth_who, "worker_store_mb": memory.store, "worker_rss_mb": memory.rss, "largest": memory.who,
-            "candidates": candidates,
+            "edges": candidates,
             "phases": {k: (memory.seconds_by_phase.get(k, 0.0), memory.own_by_phase.get(k, 0.0), memory.store_by_phase.get(k, 0.0),
                            memory.who_by_phase.get(k, ""), memory.growth_by_phase.get(k, 0.0)) for k in memory.seconds_by_phase}}
 
@@ -212,7 +225,7 @@ def main() -> None:
             print(f"  {n:>9,} docs: {r['seconds']:7.1f} s  {n / r['seconds']:7.0f} docs/s  ({n / r['seconds'] / cpus:5.0f} per core)  "
                   f"largest worker's own memory {r['worker_own_mb']:6.0f} MB ({r['largest']}), object-store pages in a worker "
                   f"{r['worker_store_mb']:6.0f} MB, RSS {r['worker_rss_mb']:6.0f} MB, edge tasks' peak RSS {r['rss_mb']:6.0f} MB  "
-                  f"candidate pairs {r['candidates']:,}  removed {r['removed']:,}  component rounds {r['rounds']}")
+                  f"verified edges {r['edges']:,}  removed {r['removed']:,}  component rounds {r['rounds']}")
             print(f"      the largest growth of a worker's own memory during one task: {r['task_growth_mb']:.0f} MB ({r['growth_who']})")
             for k, (t, own, store, who, grown) in r["phases"].items():
                 print(f"      {k:<16} {t:7.1f} s  largest worker's own memory {own:6.0f} MB ({who}), grown within a task "

@@ -5,7 +5,8 @@ The flow, one Ray execution per arrow:
     plan (driver: list the input, fingerprint it)
     → per-file pass (one Ray Data map over the ingest partitions: ingest, language, filter, clean,
       the comment sample, content hash and MinHash buckets; each file read and written once)
-    → exact dedup (a shuffle of keys, no text) → near dedup (bucket shuffle, components, marking)
+    → exact dedup (a shuffle of keys, no text) → near dedup (bucket shuffle, pairs checked by their
+      signatures, files kept in order, marking)
     → tokenizer (trained on a sample, or CodeGeeX's) → tokenize (tiktoken-speed, partitioned)
     → pack into shards (a shuffle by shard).
 
@@ -52,7 +53,7 @@ VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "tiktoken", 
 SHUFFLE_PARTITION_RECORDS = 20_000       # by default a shuffle partition holds at most this many records…
 SHUFFLE_PARTITION_BYTES = 64 * 2**20     # …and this much text: what one reduce task holds in memory
 STAGE_ATTEMPTS = 3            # a stage that loses a node or worker is run again (its finished partitions kept)
-FILES = "files"               # the per-file pass's output: kept/ (records with text), rejects/, bands/
+FILES = "files"               # the per-file pass's output: kept/ (records with text), rejects/, bands/, signatures/
 PER_FILE_STEP = "01-04_per_file"   # the step that makes it (the books of stages 01_ingest … 04_clean)
 
 
@@ -234,8 +235,9 @@ class Build:
         """Ingest, language, filter and clean in one Ray Data map over the ingest partitions."""
         partitions, _ = self.ingest_plan
         settings = self.per_file_settings()
-        outputs = {"kept": per_file.KEPT_SCHEMA, "rejects": per_file.REJECTS_SCHEMA,
-                   "bands": per_file.band_rows(per_file.KEPT_SCHEMA.empty_table(), settings.near).schema}
+        bands, signatures = per_file.band_rows(per_file.KEPT_SCHEMA.empty_table(), settings.near)
+        outputs = {"kept": per_file.KEPT_SCHEMA, "rejects": per_file.REJECTS_SCHEMA, "bands": bands.schema,
+                   "signatures": signatures.schema}
         work = PartitionedStage(self.run.stage_dir(FILES), self.fingerprints[PER_FILE_STEP], outputs)
         total = len(partitions)
         ds = ray.data.from_items(partitions, override_num_blocks=max(1, total))

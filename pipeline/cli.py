@@ -109,6 +109,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = validate(TrainConfig, parse_toml(args.config), args.config)
     overrides = {k: v for k, v in (("steps", args.steps), ("log_every", args.log_every), ("out_dir", args.out_dir)) if v is not None}
+    if args.nproc and not args.dry_run:
+        from trainer.data import read_manifest
+        from trainer.launch import launch
+        from trainer.parallel import check_layout
+
+        par = cfg.parallel   # a layout the device cannot run: refused here, before any process starts
+        check_layout(par, cfg.model, read_manifest(args.data)["tokenizer"]["vocab_size"], None, cfg.train.device)
+        forwarded = [args.config, "--data", args.data] + [a for k, v in (("--steps", args.steps), ("--log-every", args.log_every),
+                                                                         ("--out-dir", args.out_dir)) if v is not None for a in (k, str(v))]
+        return launch(forwarded, par.data_parallel * par.model_parallel, args.nproc, args.nodes, args.node_rank,
+                      args.master_addr, args.master_port, Path(args.out_dir or cfg.train.out_dir))
     train(cfg, args.data, overrides=overrides, dry_run=args.dry_run)
     return 0
 
@@ -189,6 +200,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, help="override train.log_every")
     p.add_argument("--out-dir", help="override train.out_dir (checkpoints; an existing one is resumed)")
     p.add_argument("--dry-run", action="store_true", help="check the shards and print the parameter count; train nothing")
+    p.add_argument("--nproc", type=int, help="training processes (devices) on this node, started by msrun; "
+                   "× --nodes must equal parallel.data_parallel × model_parallel")
+    p.add_argument("--nodes", type=int, default=1, help="nodes in the job (run the same command on each, with its --node-rank)")
+    p.add_argument("--node-rank", type=int, default=0, help="this node's number, 0 … nodes − 1")
+    p.add_argument("--master-addr", default="127.0.0.1", help="address of node 0 (msrun's scheduler)")
+    p.add_argument("--master-port", type=int, default=8118, help="port of msrun's scheduler on node 0")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="write a run's shards in another format (mindformers' MindRecord)")

@@ -121,11 +121,12 @@ class NearDedupConfig(_Section):
     ngram: int = Field(default=5, ge=1)
     threshold: float = Field(default=0.7, gt=0, lt=1)
     seed: int = 1
-    # connected components: `distributed` (large-star/small-star rounds over Ray shuffles), `local`
-    # (union-find in one task), or `auto`: distributed above `local_max_edges` candidate pairs
+    # keeping files in order over the verified edges: `distributed` (components by large-star/small-star
+    # rounds over Ray shuffles, then one task per group of whole components), `local` (one task), or
+    # `auto`: distributed above `local_max_edges` verified edges
     components: Literal["auto", "local", "distributed"] = "auto"
     local_max_edges: int = Field(default=2_000_000, ge=0)
-    # check candidate pairs' exact Jaccard (off: BigCode found treating every candidate as a duplicate best)
+    # check candidate pairs by the exact Jaccard of their shingle sets (off: by their signatures' agreement)
     exact_jaccard: bool = False
 
 

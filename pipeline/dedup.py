@@ -37,11 +37,13 @@ def _without_hash(records: pa.Table) -> pa.Table:
 
 def near_dedup(build) -> None:
     """Candidate pairs (LSH buckets of the per-file pass's band rows, exact copies left out as exact
-    dedup left them out), components, the cluster report, then the duplicates marked. Pairs and
-    components are kept in the run under the stage's fingerprint, so a crash after them does not
-    redo them. Small graphs: union-find in one task; large ones (`components`): large-star/small-star
-    rounds of shuffles, no process holds all edges. The marking is a shuffle of the records' keys and
-    the removed ids by id."""
+    dedup left them out), verified by their signatures (two shuffles by id joining the per-file pass's
+    signatures; or by exact Jaccard in the buckets, `exact_jaccard`), then the files each component
+    keeps in survivor order (stages.near_dedup.keep_in_order), the cluster report, and the duplicates
+    marked. Edges and removals are kept in the run under the stage's fingerprint, so a crash after them
+    does not redo them. Small graphs: one task; large ones (`components`): large-star/small-star rounds
+    of shuffles label the components and a shuffle by component hands each whole to one task — no
+    process holds all edges. The marking is a shuffle of the records' keys and the removed ids by id."""
     from pipeline.build import FILES
     near = build.cfg.dedup.near
     run = build.run
@@ -52,14 +54,12 @@ def near_dedup(build) -> None:
     fingerprint = build.fingerprints["06_near_dedup"]
     removed_dir = run.stages / "06_near_dedup.clusters"
     edges_dir = run.root / "work" / "near_dedup_edges"
+    work, partitions = run.root / "work", build.partitions()
     if not run.checkpoint_is(edges_dir, fingerprint):
         tmp = run.temp_for(edges_dir)
         tmp.mkdir(parents=True)
-        shuffle(inputs={"bands": parquet_files(run.stage_dir(FILES) / "bands")}, key="band_key", partitions=build.partitions(),
-                work=run.root / "work" / "shuffle", fn=write_table,
-                fn_kwargs={"out_dir": str(tmp), "fn": lsh.bucket_edges,
-                           "fn_kwargs": {"threshold": near.threshold if near.exact_jaccard else None,
-                                         "exact_dedup": build.cfg.dedup.exact.enabled}})
+        verified_edges(parquet_files(run.stage_dir(FILES) / "bands"), parquet_files(run.stage_dir(FILES) / "signatures"),
+                       tmp, work, partitions, near.threshold, near.exact_jaccard, build.cfg.dedup.exact.enabled)
         run.publish(tmp, edges_dir)
         run.mark_checkpoint(edges_dir, fingerprint)
     distributed = near.components == "distributed" or (
@@ -67,9 +67,9 @@ def near_dedup(build) -> None:
     if not run.checkpoint_is(removed_dir, fingerprint):
         tmp = run.temp_for(removed_dir)
         if distributed:
-            distributed_components(build, edges_dir, tmp)
+            distributed_keep_in_order(build, edges_dir, tmp)
         else:
-            ray.get(_local_components.remote(str(edges_dir), str(tmp)))
+            ray.get(_local_keep_in_order.remote(str(edges_dir), str(tmp)))
         run.publish(tmp, removed_dir)
         run.mark_checkpoint(removed_dir, fingerprint)
     build.clusters = cluster_report(build, removed_dir)
@@ -77,6 +77,34 @@ def near_dedup(build) -> None:
                                 columns={"removed": ["id"]}, schemas={"removed": pa.schema([("id", pa.string())])})
     books["clusters"] = build.clusters
     build.write_stats(status="running")
+
+
+def verified_edges(band_files: list[Path], signature_files: list[Path], out_dir: Path, work: Path, partitions: int,
+                   threshold: float, exact_jaccard: bool, exact_dedup: bool) -> None:
+    """The edges of the near-duplicate graph, written to `out_dir`: candidate pairs from a shuffle of
+    the band rows by bucket key, then (unless exact Jaccard was checked in the buckets) a shuffle by
+    `id` that attaches that file's signature and one by `other_id` that compares it with the other's."""
+    candidates = out_dir if exact_jaccard else work / "near_dedup_pairs"
+    for folder in {candidates, work / "near_dedup_signed"}:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    shuffle(inputs={"bands": band_files}, key="band_key", partitions=partitions, work=work / "shuffle", fn=write_table,
+            fn_kwargs={"out_dir": str(candidates), "fn": lsh.bucket_pairs,
+                       "fn_kwargs": {"threshold": threshold if exact_jaccard else None, "exact_dedup": exact_dedup}})
+    if not exact_jaccard and parquet_files(candidates):
+        signed = work / "near_dedup_signed"
+        shuffle({"pairs": parquet_files(candidates), "signatures": signature_files}, "id", partitions, work / "shuffle",
+                write_table, {"out_dir": str(signed), "fn": lsh.with_signature}, schemas={"pairs": lsh.PAIR_SCHEMA})
+        shuffle({"pairs": parquet_files(signed), "signatures": signature_files}, "other_id", partitions, work / "shuffle",
+                write_table, {"out_dir": str(out_dir), "fn": lsh.verified_edges, "fn_kwargs": {"threshold": threshold}},
+                transform={"signatures": (_keyed_by_other, {})})
+    for folder in {candidates, work / "near_dedup_signed"} - {out_dir}:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _keyed_by_other(signatures: pa.Table) -> pa.Table:
+    """Signatures partitioned like pairs by `other_id` (verified_edges renames them back)."""
+    return signatures.rename_columns(["other_id", "signature"])
 
 
 def _kept_rows(keys: pa.Table) -> pa.Table:
@@ -98,14 +126,43 @@ def cluster_report(build, removed_dir: Path) -> dict:
     return lsh.name_clusters(report, ray.get(_names.remote(str(build.run.stage_dir("05_exact_dedup")), ids)))
 
 
-def distributed_components(build, edges_dir: Path, out_dir: Path) -> None:
-    """Iterated large-star / small-star over shuffles until the edges stop changing; then each
-    component is a star around its survivor. Writes the removed files to `out_dir`."""
-    removed_files, round_number = star_components(parquet_files(edges_dir), build.run.root / "work", build.partitions())
+def distributed_keep_in_order(build, edges_dir: Path, out_dir: Path) -> None:
+    """`keep_in_order_by_shuffles` for the build: the removed files written to `out_dir`."""
+    files, round_number = keep_in_order_by_shuffles(parquet_files(edges_dir), build.run.root / "work", build.partitions())
     out_dir.mkdir(parents=True, exist_ok=True)
-    for f in removed_files:
+    for f in files:
         f.rename(out_dir / f.name)
+    shutil.rmtree(build.run.root / "work" / "near_dedup_kept", ignore_errors=True)
     build.echo(f"  {'components':<15} distributed large-star/small-star converged after {round_number} round(s)")
+
+
+EDGES_PER_PARTITION = 500_000
+
+
+def keep_in_order_by_shuffles(edge_files: list[Path], work: Path, partitions: int) -> tuple[list[Path], int]:
+    """Components labelled by iterated large-star / small-star over shuffles (until the edges stop
+    changing), each edge given its component's label by a shuffle by id, then a shuffle by component:
+    each task keeps in order whole components (stages.near_dedup.keep_in_order). Verified edges are
+    few next to the records: their shuffles use at most one partition per EDGES_PER_PARTITION edges
+    (a shuffle's cost is mostly its partitions × input files at this size). Returns (the files of the
+    removed files, rounds run)."""
+    edges = sum(pq.ParquetFile(f).metadata.num_rows for f in edge_files)
+    partitions = max(2, min(partitions, -(-edges // EDGES_PER_PARTITION)))
+    members, round_number = star_components(edge_files, work, partitions)
+    labelled, out = work / "near_dedup_labelled", work / "near_dedup_kept"
+    for folder in (labelled, out):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    if edge_files:
+        shuffle({"edges": edge_files, "members": members}, "id", partitions, work / "shuffle", write_table,
+                {"out_dir": str(labelled), "fn": lsh.with_component}, columns={"members": ["id", "survivor_id"]},
+                schemas={"members": pa.schema([("id", pa.string()), ("survivor_id", pa.string())])})
+        shuffle({"edges": parquet_files(labelled)}, "component", partitions, work / "shuffle", write_table,
+                {"out_dir": str(out), "fn": lsh.keep_in_order})
+    shutil.rmtree(labelled, ignore_errors=True)
+    if members:
+        shutil.rmtree(members[0].parent, ignore_errors=True)
+    return parquet_files(out), round_number
 
 
 def star_components(edge_files: list[Path], work: Path, partitions: int, max_rounds: int = 200) -> tuple[list[Path], int]:
@@ -156,10 +213,12 @@ def _then(table: pa.Table, first: tuple, then: tuple) -> pa.Table:
     return then[0](first[0](table, **first[1]), **then[1])
 
 
-def write_table(table: pa.Table, partition: int, out_dir: str, fn, fn_kwargs: dict | None = None, digest: bool = False):
-    """A reducer that writes `fn`'s result for its partition as plain Parquet (intermediate data);
-    with `digest`, returns (rows, an order-free hash of them) for the convergence test."""
-    result = fn(table, **(fn_kwargs or {}))
+def write_table(*tables: pa.Table, partition: int, out_dir: str, fn, fn_kwargs: dict | None = None, digest: bool = False,
+                **groups: pa.Table):
+    """A reducer that writes `fn`'s result for its partition (one table, or several input groups by
+    name) as plain Parquet (intermediate data); with `digest`, returns (rows, an order-free hash of
+    them) for the convergence test."""
+    result = fn(*tables, **groups, **(fn_kwargs or {}))
     if result.num_rows:
         pq.write_table(result, str(Path(out_dir) / f"p-{partition:05d}.parquet"))
     if digest:
@@ -175,12 +234,12 @@ def _parquet_rows(folder: Path) -> int:
 
 
 @ray.remote
-def _local_components(edges_dir: str, out_dir: str) -> None:
-    """Connected components of all candidate pairs by union-find in this one task (small graphs):
-    the removed files and their survivors, written to `out_dir`."""
+def _local_keep_in_order(edges_dir: str, out_dir: str) -> None:
+    """The files kept in order over all edges in this one task (small graphs): the removed files and
+    the kept file each duplicates, written to `out_dir`."""
     files = sorted(Path(edges_dir).glob("*.parquet"))
     edges = pa.concat_tables([pq.read_table(f) for f in files]) if files else lsh.EDGE_SCHEMA.empty_table()
-    removed = lsh.cluster_survivors(edges.select(lsh.EDGE_SCHEMA.names))
+    removed = lsh.keep_in_order(edges.select(lsh.EDGE_SCHEMA.names))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     pq.write_table(removed, str(Path(out_dir) / "removed.parquet"))
 

@@ -108,6 +108,14 @@ def plots(stats: dict, manifest: dict | None) -> list[tuple[str, str]]:
         ax.set_xlabel("files in cluster")
         ax.set_ylabel("clusters")
         out.append(("Near-duplicate cluster sizes (log-log)", _png(fig)))
+    if clusters and clusters.get("similarity_histogram"):
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        bins = clusters["similarity_histogram"]
+        ax.bar([float(k) for k in bins], list(bins.values()), width=0.045, align="edge")
+        ax.set_title("Removed near duplicates: similarity to the kept file")
+        ax.set_xlabel("estimated Jaccard similarity")
+        ax.set_ylabel("files removed")
+        out.append(("Similarity of removed near duplicates to the file kept", _png(fig)))
     tokens = (manifest or {}).get("tokens", {}).get("by_language", {})
     if tokens:
         fig, ax = plt.subplots(figsize=(9, 3.4))

@@ -29,7 +29,7 @@ def final_languages(stats: dict) -> dict:
     return list(stages.values())[-1]["kept_by_language"] if stages else {}
 
 
-def _table(title: str, columns: list[str]) -> Table:
+def _table(title: str | None, columns: list[str]) -> Table:
     table = Table(title=title, title_justify="left")
     for i, col in enumerate(columns):
         table.add_column(col, justify="left" if i == 0 else "right")
@@ -97,8 +97,17 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
 
     clusters = stages.get("06_near_dedup", {}).get("clusters")
     if clusters:
-        console.print(f"[bold]Near-duplicate clusters:[/bold] {clusters['clusters']:,} clusters, {clusters['removed']:,} files removed; "
-                      "sizes: " + ", ".join(f"{k}×{v}" for k, v in list(clusters["size_histogram"].items())[:12]))
+        console.print(f"[bold]Near-duplicate clusters:[/bold] {clusters['clusters']:,}, {clusters['removed']:,} files removed, "
+                      "each next to its kept file")
+        console.print("cluster sizes: " + ", ".join(f"{k}×{v}" for k, v in list(clusters["size_histogram"].items())[:12]))
+        similarity = clusters.get("similarity_histogram", {})
+        if similarity:
+            most = max(similarity.values())
+            console.print("[bold]Removed files by their estimated Jaccard similarity to the kept file:[/bold]")
+            hist = _table(None, ["similarity", "files", ""])
+            for low, n in similarity.items():
+                hist.add_row(f"{low}–{float(low) + 0.05:.2f}", f"{n:,}", "█" * max(1, round(30 * n / most)))
+            console.print(hist)
         top = _table("Largest clusters", ["size", "kept (survivor)", "removed, for example"])
         for c in clusters["largest"]:
             top.add_row(str(c["size"]), c["survivor"], "\n".join(c["members"]))

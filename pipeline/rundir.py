@@ -10,7 +10,7 @@
       state.json           each finished step's fingerprint and books: what the next build may skip
       build.log            Ray's own log lines (the CLI sends them here unless --verbose)
       stages/NN_name.partial/   a stage being written: its finished partitions (kept by a crash)
-      work/                intermediate results (near-dedup candidate pairs), with their fingerprints
+      work/                intermediate results (near-dedup verified edges), with their fingerprints
 
 A stage's output appears only when complete: it is written under a temporary name and renamed.
 """

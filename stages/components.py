@@ -22,11 +22,11 @@ def label(rank_key: str, record_id: str) -> str:
 
 def from_candidate_pairs(batch: pa.Table) -> pa.Table:
     """near_dedup's candidate pairs (id, rank_key, other_id, other_rank_key) as label edges."""
-    return pa.table({"u": _labels(batch.column("rank_key"), batch.column("id")),
-                     "v": _labels(batch.column("other_rank_key"), batch.column("other_id"))}, schema=EDGES)
+    return pa.table({"u": labels_of(batch.column("rank_key"), batch.column("id")),
+                     "v": labels_of(batch.column("other_rank_key"), batch.column("other_id"))}, schema=EDGES)
 
 
-def _labels(rank_keys: pa.ChunkedArray, ids: pa.ChunkedArray) -> pa.ChunkedArray:
+def labels_of(rank_keys: pa.ChunkedArray, ids: pa.ChunkedArray) -> pa.ChunkedArray:
     """`label` of whole columns, in Arrow."""
     return pc.binary_join_element_wise(pc.replace_substring(rank_keys, "\0", "\x01"), ids, "\0")
 
@@ -93,10 +93,10 @@ def removed_of_star(stars: pa.Table) -> pa.Table:
     stars = _distinct(*_without_loops(stars).columns)
     sizes = stars.group_by("v").aggregate([("u", "count")])
     stars = stars.join(sizes, "v", join_type="inner").sort_by([("u", "ascending")])
-    return pa.table({"id": _record_ids(stars.column("u")), "survivor_id": _record_ids(stars.column("v")),
+    return pa.table({"id": record_ids(stars.column("u")), "survivor_id": record_ids(stars.column("v")),
                      "cluster_size": pc.add(stars.column("u_count"), 1).cast(pa.int64())}, schema=REMOVED)
 
 
-def _record_ids(labels: pa.ChunkedArray) -> pa.ChunkedArray:
+def record_ids(labels: pa.ChunkedArray) -> pa.ChunkedArray:
     """The id after a label's separator (the rank key part holds no NUL)."""
     return pc.list_element(pc.split_pattern(labels, "\0", max_splits=1), 1)

@@ -1,7 +1,7 @@
 """The per-file pass: every stage that looks at one file at a time, on a batch of ingested records.
 
 ingest's books → language → filter → clean (secrets, benchmarks) → the tag stage's comment sample,
-then what dedup needs of each kept file: its content hash and MinHash bucket keys. A record that a
+then what dedup needs of each kept file: its content hash, MinHash signature and LSH bucket keys. A record that a
 stage drops or quarantines leaves here with that stage's name and reason (a reject, text included);
 the rest go on. Each stage's summary is taken as records leave it, so every logical stage keeps its
 own books although the file is read, and written, once.
@@ -26,6 +26,12 @@ KEPT_SCHEMA = RECORD_SCHEMA.append(pa.field("content_hash", pa.string()))
 REJECTS_SCHEMA = RECORD_SCHEMA.append(pa.field("stage", pa.string()))
 BANDS_SCHEMA = pa.schema([("band_key", pa.int64()), ("id", pa.string()), ("rank_key", pa.string()),
                           ("content_hash", pa.string())])
+
+
+def signatures_schema(num_perm: int) -> pa.Schema:
+    """A file's signature as stored for near dedup's checks: the low 16 bits of each bin (two bins
+    agree by chance with probability 2⁻¹⁶: no visible bias, half the bytes to shuffle)."""
+    return pa.schema([("id", pa.string()), ("signature", pa.binary(2 * num_perm))])
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ def _stage_functions(s: PerFileSettings):
 
 
 def process(records: pa.Table, s: PerFileSettings) -> tuple[dict[str, pa.Table], dict[str, dict]]:
-    """({"kept", "rejects", "bands"} tables, each stage's summary) for one batch of ingested records."""
+    """({"kept", "rejects", "bands", "signatures"} tables, each stage's summary) for one batch of ingested records."""
     summaries: dict[str, dict] = {}
     rejects = []
     table = records
@@ -76,18 +82,23 @@ def process(records: pa.Table, s: PerFileSettings) -> tuple[dict[str, pa.Table],
         table = table.filter(is_kept)
     table = tag.sample_comment_languages(table, s.comment_sample)
     table = add_content_hash(table)
+    bands, signatures = band_rows(table, s.near)
     return {"kept": table.cast(KEPT_SCHEMA),
             "rejects": pa.concat_tables(rejects).cast(REJECTS_SCHEMA) if rejects else REJECTS_SCHEMA.empty_table(),
-            "bands": band_rows(table, s.near)}, summaries
+            "bands": bands, "signatures": signatures}, summaries
 
 
-def band_rows(table: pa.Table, near: NearDedupSettings | None) -> pa.Table:
-    """One row per (file, band): the LSH bucket the file falls into for that band (and, for the
-    exact-Jaccard check, the file's shingle set)."""
+def band_rows(table: pa.Table, near: NearDedupSettings | None) -> tuple[pa.Table, pa.Table]:
+    """(one row per (file, band): the LSH bucket the file falls into for that band (and, for the
+    exact-Jaccard check, the file's shingle set); one row per file: its MinHash signature)."""
     if near is None or table.num_rows == 0:
-        return _empty_bands(near)
+        return _empty_bands(near), signatures_schema(near.num_perm if near else 1).empty_table()
     sig, present = minhash.signatures(table.column("text"), near.num_perm, near.ngram, near.seed)
     rows = np.flatnonzero(present)
+    signatures = pa.table({"id": table.column("id").take(pa.array(rows)),
+                           "signature": pa.FixedSizeBinaryArray.from_buffers(
+                               pa.binary(2 * near.num_perm), len(rows), [None, pa.py_buffer(sig[rows].astype(np.uint16).tobytes())])},
+                          schema=signatures_schema(near.num_perm))
     keys = minhash.band_keys(sig[rows], near.bands, near.rows)
     take = pa.array(np.repeat(rows, near.bands))
     out = pa.table({"band_key": pa.array(keys.reshape(-1), pa.int64()), "id": table.column("id").take(take),
@@ -96,7 +107,7 @@ def band_rows(table: pa.Table, near: NearDedupSettings | None) -> pa.Table:
         sets = minhash.shingle_sets(table.column("text").take(pa.array(rows)), near.ngram)
         out = out.append_column("shingles", pa.array([sets[k].tobytes() for k in range(len(rows)) for _ in range(near.bands)],
                                                      pa.large_binary()))
-    return out
+    return out, signatures
 
 
 def _empty_bands(near: NearDedupSettings | None) -> pa.Table:

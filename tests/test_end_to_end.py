@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from conftest import BUILD, STDLIB, build, codecorpus, make_scraped_tree
@@ -126,6 +127,33 @@ def test_same_bytes_with_one_cpu(run, run_one_cpu):
     assert shas[0] == shas[1]
     clusters = [json.loads((r / "stats.json").read_text())["stages"]["06_near_dedup"]["clusters"] for r in (run, run_one_cpu)]
     assert clusters[0] == clusters[1] and clusters[0]["removed"] > 0
+
+
+def test_every_near_duplicate_removed_is_next_to_a_file_kept(run):
+    """The clusters name, for each removed near duplicate, a file that stayed and their estimated
+    similarity (≥ the threshold); the exact Jaccard of their shingles agrees; stats shows the histogram."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    from stages.minhash import jaccard, shingle_sets
+
+    removed = pads.dataset(run / "stages" / "06_near_dedup.clusters", format="parquet").to_table()
+    near = pads.dataset(run / "stages" / "06_near_dedup", format="parquet").to_table(columns=["id", "status", "reason"])
+    status = dict(zip(near.column("id").to_pylist(), near.column("status").to_pylist()))
+    assert removed.num_rows == sum(r == "near_duplicate" for r in near.column("reason").to_pylist()) > 0
+    assert all(status[k] == "kept" for k in removed.column("survivor_id").to_pylist())
+    assert pc.min(removed.column("similarity")).as_py() >= 0.7
+    ids = set(removed.column("id").to_pylist()) | set(removed.column("survivor_id").to_pylist())
+    kept = pads.dataset(run / "stages" / "files" / "kept", format="parquet").to_table(
+        columns=["id", "text"], filter=pc.field("id").isin(pa.array(sorted(ids))))
+    text = dict(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist()))
+    pairs = list(zip(removed.column("id").to_pylist(), removed.column("survivor_id").to_pylist(),
+                     removed.column("similarity").to_pylist()))
+    errors = [jaccard(*shingle_sets([text[a], text[b]], 5)) - s for a, b, s in pairs]
+    assert max(abs(e) for e in errors) < 0.12 and abs(np.mean(errors)) < 0.02
+    shown = codecorpus("stats", str(run)).stdout
+    assert "Removed files by their estimated Jaccard similarity to the kept file" in shown
+    assert sum(int(n) for n in re.findall(r"0\.\d\d–\d\.\d\d\s*│\s*([\d,]+)", shown.replace(",", ""))) == removed.num_rows
 
 
 def test_stats_json_html_and_compare(corpus, run, run_one_cpu):

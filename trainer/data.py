@@ -79,7 +79,10 @@ class ShardSamples:
 def make_dataset(samples: ShardSamples, batch_size: int, seed: int, num_shards: int = 1, shard_id: int = 0,
                  start_batch: int = 0):
     """A MindSpore dataset over the samples: seeded shuffle, split by data-parallel rank, batched,
-    starting at batch `start_batch` of that order (how a resumed run skips what it has seen)."""
+    starting at batch `start_batch` of that order (how a resumed run skips what it has seen). Rank r
+    of n takes every n-th sample of the order from the r-th, so the n ranks' batch k together are
+    batch k of batch size n × batch_size in one process. The last column, `sample`, is each
+    sample's index (what a rank's step log records)."""
     import mindspore.dataset as msds
 
     order = np.random.default_rng(seed).permutation(len(samples))[shard_id::num_shards]
@@ -90,8 +93,8 @@ def make_dataset(samples: ShardSamples, batch_size: int, seed: int, num_shards: 
             return len(order)
 
         def __getitem__(self, i):
-            return samples[int(order[i])]
+            return (*samples[int(order[i])], np.int64(order[i]))
 
-    ds = msds.GeneratorDataset(_Source(), column_names=["input_ids", "labels", "position_ids", "doc_ids", "loss_mask"],
+    ds = msds.GeneratorDataset(_Source(), column_names=["input_ids", "labels", "position_ids", "doc_ids", "loss_mask", "sample"],
                                shuffle=False, num_parallel_workers=1)
     return ds.batch(batch_size, drop_remainder=True)

@@ -1,10 +1,16 @@
-"""Data and model parallelism with MindSpore's semi-auto parallel (Megatron-style layout).
+"""Data and model parallelism (CodeGeeX-13B: 192 × 8 on 1,536 Ascend 910).
 
-The `[parallel]` section names data_parallel × model_parallel devices (CodeGeeX-13B: 192 × 8 on
-1,536 Ascend 910). Each matmul gets a sharding strategy: the first matmul of attention and MLP is
-split by output columns over the model-parallel group, the second by input rows, so one
-all-reduce per sub-layer joins them; the batch dimension is split over data-parallel ranks.
-Optimizer states can be sharded over data-parallel ranks and blocks recomputed in the backward.
+The `[parallel]` section names data_parallel × model_parallel devices, one process each (`msrun`).
+- model_parallel = 1: MindSpore's DATA_PARALLEL mode, on CPU, GPU and Ascend: every rank holds the
+  whole model, reads its own slice of each global batch, and the gradients are averaged over ranks
+  (a DistributedGradReducer all-reduce) before the identical optimizer step on every rank.
+- model_parallel > 1: semi-auto parallel (Megatron-style layout), Ascend and GPU only (MindSpore has
+  no CPU backend for it). Each matmul gets a sharding strategy: the first matmul of attention and
+  MLP is split by output columns over the model-parallel group, the second by input rows, so one
+  all-reduce per sub-layer joins them; the batch dimension is split over data-parallel ranks.
+Optimizer states can be sharded over data-parallel ranks (`optimizer_shard`: MindSpore's parallel
+optimizer, Ascend and GPU, either mode) and blocks recomputed in the backward (`recompute`: any
+device and mode).
 """
 from __future__ import annotations
 
@@ -13,9 +19,15 @@ from trainer.errors import TrainerError
 from trainer.model import padded_vocab
 
 
-def check_layout(par: ParallelConfig, model: ModelConfig, vocab_size: int, world_size: int | None) -> None:
+def check_layout(par: ParallelConfig, model: ModelConfig, vocab_size: int, world_size: int | None,
+                 device: str | None = None) -> None:
     """Refuse a layout that cannot be built, before anything is allocated."""
     mp, dp = par.model_parallel, par.data_parallel
+    if device == "CPU" and mp > 1:
+        raise TrainerError(f"parallel.model_parallel = {mp} needs Ascend or GPU (MindSpore's semi-auto parallel has no CPU "
+                           "backend); on CPU use data_parallel only (model_parallel = 1)")
+    if device == "CPU" and par.optimizer_shard and dp * mp > 1:
+        raise TrainerError("parallel.optimizer_shard needs Ascend or GPU (MindSpore's parallel optimizer); set it to false on CPU")
     problems = []
     if world_size is not None and dp * mp != world_size:
         problems.append(f"data_parallel × model_parallel = {dp * mp}, but {world_size} devices were launched")
@@ -49,29 +61,41 @@ def strategies(model_cell, dp: int, mp: int) -> dict[str, tuple]:
     return chosen
 
 
-def setup(par: ParallelConfig, model_cfg: ModelConfig, vocab_size: int) -> tuple[int, int]:
+def setup(par: ParallelConfig, model_cfg: ModelConfig, vocab_size: int, device: str) -> tuple[int, int]:
     """Initialise communication when more than one device is asked for; returns (rank, world size)."""
     import mindspore as ms
 
     world = par.data_parallel * par.model_parallel
+    check_layout(par, model_cfg, vocab_size, None, device)
     if world == 1:
-        check_layout(par, model_cfg, vocab_size, None)
         return 0, 1
     from mindspore.communication import get_group_size, get_rank, init
 
     try:
         init()
     except Exception as exc:  # no launcher (msrun) or no devices: say so in one line
-        raise TrainerError(f"parallel training needs `msrun` on {world} devices: {str(exc).splitlines()[0]}") from None
-    check_layout(par, model_cfg, vocab_size, get_group_size())
-    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.SEMI_AUTO_PARALLEL, device_num=world,
-                                 enable_parallel_optimizer=par.optimizer_shard, gradients_mean=True)
+        raise TrainerError(f"parallel training needs {world} processes (`codecorpus train … --nproc {world}`, or msrun): "
+                           f"{str(exc).splitlines()[0]}") from None
+    check_layout(par, model_cfg, vocab_size, get_group_size(), device)
+    mode = ms.ParallelMode.DATA_PARALLEL if par.model_parallel == 1 else ms.ParallelMode.SEMI_AUTO_PARALLEL
+    ms.set_auto_parallel_context(parallel_mode=mode, device_num=world, enable_parallel_optimizer=par.optimizer_shard,
+                                 gradients_mean=True)
     return get_rank(), world
 
 
+def gradient_reducer(parameters, par: ParallelConfig):
+    """The all-reduce that averages gradients over data-parallel ranks (DATA_PARALLEL mode: the
+    functional training step does it explicitly), or None."""
+    if par.model_parallel > 1 or par.data_parallel == 1:
+        return None
+    from mindspore import nn
+
+    return nn.DistributedGradReducer(parameters, mean=True, degree=par.data_parallel)
+
+
 def apply(model_cell, par: ParallelConfig) -> dict[str, tuple]:
-    """Shard the matmuls (when model or data parallel) and mark blocks for recompute."""
-    chosen = strategies(model_cell, par.data_parallel, par.model_parallel) if par.data_parallel * par.model_parallel > 1 else {}
+    """Shard the matmuls (semi-auto parallel: model_parallel > 1) and mark blocks for recompute."""
+    chosen = strategies(model_cell, par.data_parallel, par.model_parallel) if par.model_parallel > 1 else {}
     if par.recompute:
         for block in list(model_cell.blocks) + [model_cell.top_query_layer]:
             block.recompute()

@@ -5,11 +5,15 @@ clipping at global norm 1.0, linear warm-up then cosine decay, gradient accumula
 compute with fp32 weights and a dynamic loss scale on Ascend (fp32 on CPU), a checkpoint per
 rank every `checkpoint_every` steps, and exact resume: the model, the optimizer, the loss scale
 and the position in the data all continue where the checkpoint left them, so no sample is seen
-twice or skipped. The trainer needs only the shards and the manifest.
+twice or skipped. Each rank logs every step (loss, the samples it trained on) to
+`OUT/rank_N/steps.jsonl`. With data_parallel > 1 (trainer.parallel) one process runs per rank,
+started by `codecorpus train … --nproc N` (trainer.launch) or msrun. The trainer needs only the
+shards and the manifest.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import time
@@ -68,6 +72,29 @@ def latest_checkpoint(ckpt_dir: Path) -> tuple[Path, int] | None:
     return path, step
 
 
+def _step_log(ckpt_dir: Path, step: int):
+    """The rank's step log, opened for appending after the lines of steps ≤ `step` (a resumed run
+    rewrites what it redoes)."""
+    path = ckpt_dir / "steps.jsonl"
+    kept = [line for line in (path.read_text().splitlines() if path.is_file() else []) if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+    return path.open("a")
+
+
+def _same_step_on_every_rank(out_dir: Path, world: int, ckpt_dir: Path) -> tuple[Path, int] | None:
+    """Ranks resume from the same step: the newest step that every rank's folder has a checkpoint of
+    (a job killed while ranks were saving leaves them one step apart)."""
+    steps = []
+    for r in range(world):
+        have = {int(m.group(1)) for p in (out_dir / f"rank_{r}").glob("step_*.ckpt") if (m := re.fullmatch(r"step_(\d+)\.ckpt", p.name))}
+        steps.append(have)
+    common = set.intersection(*steps) if steps else set()
+    if not common:
+        return None
+    step = max(common)
+    return ckpt_dir / f"step_{step:07d}.ckpt", step
+
+
 def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bool = False, echo=print) -> list[float]:
     """Train up to `train.steps` optimizer steps; returns the loss of every step run here."""
     if overrides:
@@ -76,7 +103,7 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     check_manifest(manifest, cfg, run)
     vocab = manifest["tokenizer"]["vocab_size"]
     tc, par = cfg.train, cfg.parallel
-    parallel.check_layout(par, cfg.model, vocab, None)
+    parallel.check_layout(par, cfg.model, vocab, None, tc.device)
     echo(f"model: {parameter_count(cfg.model, vocab):,} parameters, {cfg.model.num_layers} layers + top query layer, "
          f"hidden {cfg.model.hidden_size}, embedding rows {padded_vocab(vocab, cfg.model.vocab_multiple):,}")
     if dry_run:
@@ -87,7 +114,7 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
 
     ms.set_device(tc.device)
     ms.set_context(mode=ms.GRAPH_MODE if par.data_parallel * par.model_parallel > 1 else ms.PYNATIVE_MODE)
-    rank, world = parallel.setup(par, cfg.model, vocab)
+    rank, world = parallel.setup(par, cfg.model, vocab, tc.device)
     ms.set_seed(tc.seed)
     np.random.seed(tc.seed)
     fp16 = tc.precision == "fp16" or (tc.precision == "auto" and tc.device == "Ascend")
@@ -114,6 +141,7 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
         return scaler.scale(loss) if scaler else loss
 
     grad_fn = ms.value_and_grad(scaled_loss, None, optimizer.parameters)
+    reduce_grads = parallel.gradient_reducer(optimizer.parameters, par)
 
     @ms.jit
     def micro_step(*batch):
@@ -121,6 +149,8 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
 
     @ms.jit
     def apply_grads(grads):
+        if reduce_grads is not None:
+            grads = reduce_grads(grads)
         if scaler:
             grads = scaler.unscale(grads)
             finite = ms.amp.all_finite(grads)
@@ -135,6 +165,8 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     step = 0
     found = latest_checkpoint(ckpt_dir) if tc.resume else None
+    if world > 1 and tc.resume:
+        found = _same_step_on_every_rank(Path(tc.out_dir), world, ckpt_dir)
     if found:
         path, step = found
         state = ms.load_checkpoint(str(path))
@@ -148,8 +180,10 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
         echo(f"resumed from {path} at step {step}")
 
     def save(name: str) -> None:
+        """Written under another name, then renamed: a job killed while saving leaves no torn checkpoint."""
         extra = {"loss_scale": float(scaler.scale_value.asnumpy()) if scaler else 1.0}
-        ms.save_checkpoint(optimizer, str(ckpt_dir / name), append_dict=extra)
+        ms.save_checkpoint(optimizer, str(ckpt_dir / f"partial-{name}"), append_dict=extra)
+        (ckpt_dir / f"partial-{name}").replace(ckpt_dir / name)
 
     def micro_batches(consumed: int):
         """Every micro-batch of this rank from position `consumed` on; each epoch has its own seeded order."""
@@ -162,11 +196,14 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     losses: list[float] = []
     tokens_per_step = tc.batch_size * cfg.model.seq_length * accumulate * par.data_parallel
     stream = micro_batches(step * accumulate)  # resuming skips exactly the micro-batches already trained on
+    log = _step_log(ckpt_dir, step)
     while step < tc.steps:
         t0 = time.perf_counter()
-        total, grads = None, None
+        total, grads, seen = None, None, []
         for _ in range(accumulate):
-            loss, g = micro_step(*next(stream))
+            *batch, sample = next(stream)
+            seen += sample.asnumpy().tolist()
+            loss, g = micro_step(*batch)
             total = loss if total is None else total + loss
             grads = g if grads is None else tuple(a + b for a, b in zip(grads, g))
         scale = float(scaler.scale_value.asnumpy()) if scaler else 1.0
@@ -174,13 +211,17 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
         step += 1
         loss_value = float(total.asnumpy()) / scale
         losses.append(loss_value)
+        seconds = time.perf_counter() - t0
+        log.write(json.dumps({"step": step, "loss": loss_value, "tokens_per_s": tokens_per_step / par.data_parallel / seconds,
+                              "samples": seen}) + "\n")
+        log.flush()
         if step % tc.log_every == 0 or step == tc.steps:
-            seconds = time.perf_counter() - t0
             echo(f"step {step:>6}/{tc.steps}  loss {loss_value:.4f}  lr {lrs[step - 1]:.3e}  "
                  f"tokens/s {tokens_per_step / seconds:,.0f}  loss scale {scale:.0f}{'' if fp16 else ' (fp32)'}")
         if tc.checkpoint_every and step % tc.checkpoint_every == 0:
             save(f"step_{step:07d}.ckpt")
     save(f"step_{step:07d}.ckpt")
+    log.close()
     if losses:
         echo(f"trained to step {step}; first loss here {losses[0]:.4f}, last {losses[-1]:.4f}; checkpoints in {ckpt_dir}")
     return losses

@@ -1,0 +1,58 @@
+"""`codecorpus train … --nproc N`: one training process per device, started by MindSpore's msrun.
+
+msrun starts each worker as `python SCRIPT ARGS` with whatever `python` is first on PATH; this runs
+it with this interpreter's folder first on PATH and this installation's `codecorpus` script, so
+the workers import the same packages as the command that launched them. msrun waits for the
+workers (`--join`), shows rank 0's log, and stops every rank when one dies; we then name the rank
+that failed and its last lines. Worker logs: OUT/msrun/worker_N.log.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from trainer.errors import TrainerError
+
+
+def codecorpus_script() -> str:
+    """This installation's `codecorpus` console script (next to the interpreter), or this module's CLI."""
+    script = Path(sys.executable).parent / "codecorpus"
+    return str(script) if script.is_file() else str(Path(__file__).resolve().parents[1] / "pipeline" / "cli.py")
+
+
+def msrun_command(train_args: list[str], nproc: int, nodes: int, node_rank: int, master_addr: str, master_port: int,
+                  log_dir: Path) -> list[str]:
+    """The msrun command line that runs `codecorpus train TRAIN_ARGS` on `nproc` devices of this node."""
+    msrun = Path(sys.executable).parent / "msrun"
+    return [str(msrun) if msrun.is_file() else "msrun", f"--worker_num={nproc * nodes}", f"--local_worker_num={nproc}",
+            f"--master_addr={master_addr}", f"--master_port={master_port}", f"--node_rank={node_rank}",
+            f"--log_dir={log_dir}", "--join=True", "--tail_worker_log=0", "--cluster_time_out=300",
+            codecorpus_script(), "train", *train_args]
+
+
+def launch(train_args: list[str], world: int, nproc: int, nodes: int, node_rank: int, master_addr: str, master_port: int,
+           out_dir: Path) -> int:
+    """Run the workers; returns 0, or raises TrainerError naming the rank that failed."""
+    if nproc * nodes != world:
+        raise TrainerError(f"--nproc {nproc} × --nodes {nodes} = {nproc * nodes} processes, but the config's "
+                           f"parallel.data_parallel × model_parallel = {world}")
+    log_dir = out_dir / "msrun"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.setdefault("GLOG_v", "3")   # MindSpore's own INFO/WARNING lines (cluster building, reconnects) off the console
+    cmd = msrun_command(train_args, nproc, nodes, node_rank, master_addr, master_port, log_dir)
+    print(f"launching {nproc} training process(es) on this node (node {node_rank} of {nodes}); logs in {log_dir}", flush=True)
+    code = subprocess.run(cmd, env=env, stdout=sys.stdout, stderr=subprocess.STDOUT).returncode
+    if code == 0:
+        return 0
+    for rank in range(node_rank * nproc, (node_rank + 1) * nproc):
+        log = log_dir / f"worker_{rank}.log"
+        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+        failed = [line for line in lines if "Error" in line or "Traceback" in line or "TrainerError" in line]
+        if failed:
+            raise TrainerError(f"rank {rank} failed, so every rank was stopped: {failed[-1].strip()} (all of it in {log})")
+    raise TrainerError(f"a training process stopped (msrun exit status {code}); every rank was stopped; logs in {log_dir}")
