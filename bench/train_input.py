@@ -5,6 +5,8 @@ files packed into 2,049-id rows; the model gets the demo's 52,224 embedding rows
   - the input pipeline alone: ShardSamples → MindSpore GeneratorDataset → batches (samples/s, tokens/s)
   - training steps of configs/model-tiny.toml's model on those batches (tokens/s)
 and prints the ratio. Target: the input pipeline delivers ≥ 10× what a training step consumes.
+Then the same model on 2 data-parallel CPU processes (`codecorpus train … --nproc 2`, msrun): tokens/s
+per rank from each rank's step log, next to the one-process figure.
 
     .venv/bin/python -m bench.train_input [--rows N] [--steps N]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from os import cpu_count
 import sysconfig
 import tempfile
 import time
@@ -74,6 +77,21 @@ def main() -> None:
         step_tokens = float(np.median(rates[2:]))  # the first steps include compilation
         print(f"training step (tiny model, CPU): {step_tokens:,.0f} tokens/s (median of {len(rates) - 2} steps)")
         print(f"ratio input / training: {input_tokens / step_tokens:,.1f}x (target ≥ 10x)")
+
+        import subprocess
+        import sys
+        out = root / "dp2"
+        done = subprocess.run([str(Path(sys.executable).parent / "codecorpus"), "train", "configs/model-tiny-dp2.toml", "--data", str(root),
+                               "--nproc", "2", "--steps", str(args.steps), "--out-dir", str(out)], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"2-rank training failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        per_rank = []
+        for rank in (0, 1):
+            logged = [json.loads(line) for line in (out / f"rank_{rank}" / "steps.jsonl").read_text().splitlines()]
+            per_rank.append(float(np.median([s["tokens_per_s"] for s in logged[2:]])))
+        print(f"2 data-parallel ranks (msrun, CPU, {cpu_count()} cores): " + ", ".join(f"rank {r} {t:,.0f}" for r, t in enumerate(per_rank))
+              + f" tokens/s (median of {args.steps - 2} steps); together {sum(per_rank):,.0f} tokens/s = "
+              f"{sum(per_rank) / step_tokens:.2f}x one process")
 
 
 if __name__ == "__main__":
