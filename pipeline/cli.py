@@ -1,4 +1,4 @@
-"""The `codecorpus` command line: build, stats, train, tokenizer.
+"""The `codecorpus` command line: build, stats, show, query, serve, train, export, tokenizer.
 
 User mistakes (a bad config, a missing run, an unwritable folder) end with exit status 2 and one
 line saying what is wrong; no traceback.
@@ -124,6 +124,67 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_folder(path: str) -> str:
+    if not Path(path).is_dir():
+        raise UserError(f"{path}: no such run folder")
+    return path
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipeline.browse import STAGES, RunError
+    from pipeline.show import Filters, show, show_journey
+
+    run = _run_folder(args.run)
+    if args.stage and args.stage not in STAGES:
+        raise UserError(f"--stage {args.stage}: not a stage (allowed: {', '.join(STAGES)})")
+    console = Console()
+    try:
+        if args.id:
+            if not show_journey(run, args.id, args.json, console):
+                raise UserError(f"{args.run}: no file with id {args.id}")
+            return 0
+        filters = Filters(stage=args.stage, reason=args.reason, language=args.language, source=args.source, repo=args.repo,
+                          path=args.path, grep=args.grep, sample=args.sample, seed=args.seed, limit=args.limit)
+        show(run, filters, args.json, console)
+    except RunError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import json as json_
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.browse import RunError, query
+
+    try:
+        columns, rows = query(_run_folder(args.run), args.sql)
+    except RunError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        for row in rows:
+            print(json_.dumps(dict(zip(columns, row)), ensure_ascii=False, default=str))
+        return 0
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*[f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v) for v in row])
+    Console().print(table)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipeline.serve import make_app
+
+    run = _run_folder(args.run)
+    print(f"codecorpus serve: {run} on http://{args.host}:{args.port}/ (read-only; Ctrl-C stops)", flush=True)
+    make_app(run).run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from pipeline.export import export_mindrecord
 
@@ -192,6 +253,34 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="write one self-contained HTML page of plots and tables")
     p.add_argument("--compare", metavar="OTHER_RUN", help="show the difference between RUN and OTHER_RUN")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("show", help="read a run's files: kept, or dropped by a stage/reason; one file's journey (--id)")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--stage", help="files this stage dropped or quarantined (01_ingest … 08_tokenize)")
+    p.add_argument("--reason", help="files dropped for this reason (e.g. too_small, near_duplicate)")
+    p.add_argument("--language", help="e.g. Python")
+    p.add_argument("--source", help="source name from the build config")
+    p.add_argument("--repo", metavar="GLOB", help="repository glob, e.g. 'numpy*'")
+    p.add_argument("--path", metavar="GLOB", help="path glob, e.g. '*.h'")
+    p.add_argument("--grep", metavar="REGEX", help="files whose text matches")
+    p.add_argument("--sample", type=int, metavar="N", help="a seeded random sample of N files")
+    p.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    p.add_argument("--limit", type=int, default=20, help="at most this many files (0: all)")
+    p.add_argument("--id", help="one file's way through the stages (and its kept file, for a near duplicate)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("query", help="SQL over a run (DuckDB): views kept, rejects, files, clusters, shards")
+    p.add_argument("run", help="run folder")
+    p.add_argument("sql", help='e.g. "SELECT reason, count(*) FROM rejects GROUP BY reason"')
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("serve", help="browse a run in a web browser (read-only, local)")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("train", help="train the bundled MindSpore model on a run's shards")
     p.add_argument("config", help="model and training config (TOML), e.g. configs/model-tiny.toml")

@@ -1,0 +1,115 @@
+"""A run's files as SQL: DuckDB views over the run's Parquet, read in place (nothing is copied).
+
+Views, named after what a user asks about:
+- `kept`     the files that reached the shards (with their text);
+- `rejects`  every file a stage dropped or quarantined, with `stage`, `reason` and its text;
+- `files`    every file the per-file pass kept (text, metadata), before dedup;
+- `clusters` each removed near duplicate: `id`, the kept file it duplicates (`survivor_id`),
+             their estimated Jaccard `similarity`, `cluster_size`;
+- `shards`   the manifest's shards (file, rows, sha256);
+- `stage_05_exact_dedup`, `stage_06_near_dedup`, `stage_08_tokenize`: each shuffle stage's records.
+A stage that has not run yet (a build still going) is an empty view with the same columns, so the
+same query works on a run at any point. Filters on `reason`, `stage`, `language`… are pushed down
+to the Parquet files: DuckDB skips every file (row group) whose statistics exclude the value.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+META = ["id", "source", "repo", "path", "license", "language", "size", "redactions", "status", "reason"]
+SHUFFLE_STAGES = ("05_exact_dedup", "06_near_dedup", "08_tokenize")
+STAGES = ("01_ingest", "02_language", "03_filter", "04_clean", *SHUFFLE_STAGES)
+
+
+class RunError(Exception):
+    """Not a run folder (or not one this version reads)."""
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def _scan(con: duckdb.DuckDBPyConnection, folder: Path, like: Path | None = None) -> str:
+    """A `read_parquet` of a folder's files, or an empty relation with the columns of `like`'s files."""
+    files = _files(folder)
+    if files:
+        return f"read_parquet({files!r})"
+    template = _files(like) if like is not None else []
+    if template:
+        return f"(SELECT * FROM read_parquet({template[:1]!r}) WHERE false)"
+    return "(SELECT NULL::VARCHAR AS id WHERE false)"
+
+
+def connect(run: str | Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (in memory) with the run's views."""
+    run = Path(run)
+    stages = run / "stages"
+    if not (run / "stats.json").is_file() and not stages.is_dir():
+        raise RunError(f"{run}: not a codecorpus run (no stats.json, no stages/)")
+    con = duckdb.connect()
+    files, rejects = stages / "files" / "kept", stages / "files" / "rejects"
+    con.execute(f"CREATE VIEW files AS SELECT * FROM {_scan(con, files, rejects)}")
+    for name in SHUFFLE_STAGES:
+        con.execute(f"CREATE VIEW stage_{name} AS SELECT * FROM {_scan(con, stages / name, files)}")
+    meta = ", ".join(f"r.{c}" for c in META)
+    later = [f"SELECT {meta}, '{name}' AS stage, f.text FROM stage_{name} r JOIN files f USING (id) WHERE r.status <> 'kept'"
+             for name in SHUFFLE_STAGES]
+    early = f"SELECT {', '.join(META)}, stage, text FROM {_scan(con, rejects, files)}" if _files(rejects) else \
+        f"SELECT {', '.join(META)}, NULL::VARCHAR AS stage, text FROM files WHERE false"
+    con.execute("CREATE VIEW rejects AS " + " UNION ALL ".join([early, *later]))
+    last = next((name for name in reversed(SHUFFLE_STAGES) if _files(stages / name)), None)
+    if last:
+        con.execute(f"CREATE VIEW kept AS SELECT f.* FROM files f SEMI JOIN "
+                    f"(SELECT id FROM stage_{last} WHERE status = 'kept') k USING (id)")
+    else:
+        con.execute("CREATE VIEW kept AS SELECT * FROM files")
+    clusters = stages / "06_near_dedup.clusters"
+    con.execute("CREATE VIEW clusters AS SELECT * FROM " + (
+        f"read_parquet({_files(clusters)!r})" if _files(clusters) else
+        "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS survivor_id, NULL::BIGINT AS cluster_size, NULL::DOUBLE AS similarity WHERE false)"))
+    manifest = run / "manifest.json"
+    shards = json.loads(manifest.read_text())["shards"] if manifest.is_file() else []
+    con.execute("CREATE TABLE shards (shard VARCHAR, rows BIGINT, sha256 VARCHAR)")
+    if shards:
+        con.executemany("INSERT INTO shards VALUES (?, ?, ?)", [(s["shard"], s["rows"], s.get("sha256")) for s in shards])
+    return con
+
+
+def query(run: str | Path, sql: str) -> tuple[list[str], list[tuple]]:
+    """(column names, rows) of a SQL query over the run's views."""
+    con = connect(run)
+    try:
+        result = con.execute(sql)
+    except duckdb.Error as exc:
+        raise RunError(f"query failed: {str(exc).splitlines()[0]}") from None
+    return [d[0] for d in result.description], result.fetchall()
+
+
+def journey(con: duckdb.DuckDBPyConnection, file_id: str) -> dict | None:
+    """Where a file went: its record, each stage it passed (or where and why it left) and, for a near
+    duplicate, the kept file it duplicates and their similarity."""
+    row = con.execute(f"SELECT {', '.join(META)}, text FROM files WHERE id = ?", [file_id]).fetchone()
+    left = con.execute("SELECT stage, status, reason, text FROM rejects WHERE id = ? LIMIT 1", [file_id]).fetchone()
+    if row is None and left is None:
+        return None
+    if row is None:
+        row = con.execute(f"SELECT {', '.join(META)}, text FROM rejects WHERE id = ? LIMIT 1", [file_id]).fetchone()
+    record = dict(zip([*META, "text"], row))
+    record["redactions"] = dict(record["redactions"] or {})
+    stages = []
+    for name in STAGES:
+        if left and left[0] == name:
+            stages.append({"stage": name, "status": left[1], "reason": left[2]})
+            break
+        stages.append({"stage": name, "status": "kept", "reason": None})
+    out = {"file": record, "stages": stages, "left_at": left[0] if left else None}
+    dup = con.execute("SELECT survivor_id, similarity, cluster_size FROM clusters WHERE id = ?", [file_id]).fetchone()
+    if dup:
+        kept = con.execute(f"SELECT {', '.join(META)}, text FROM files WHERE id = ?", [dup[0]]).fetchone()
+        out["duplicates"] = {"kept": dict(zip([*META, "text"], kept)) if kept else {"id": dup[0]},
+                             "similarity": dup[1], "cluster_size": dup[2]}
+        out["duplicates"]["kept"]["redactions"] = dict(out["duplicates"]["kept"].get("redactions") or {})
+    return out

@@ -1,0 +1,120 @@
+"""Looking inside a run: `show` (filters, journeys), `query` (DuckDB views), `serve` (in headless Chromium),
+on the shared real build."""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import codecorpus
+
+pytestmark = pytest.mark.slow
+
+
+def lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_query_returns_the_stats_own_counts(run):
+    stats = json.loads((run / "stats.json").read_text())["stages"]
+    expected = {(stage, reason): n for stage, books in stats.items() for kind in ("dropped", "quarantined")
+                for reason, n in books.get(kind, {}).items() if n}
+    rows = lines(codecorpus("query", str(run), "SELECT stage, reason, count(*) AS n FROM rejects GROUP BY ALL", "--json").stdout)
+    assert {(r["stage"], r["reason"]): r["n"] for r in rows} == expected
+    kept = lines(codecorpus("query", str(run), "SELECT count(*) AS n FROM kept", "--json").stdout)[0]["n"]
+    assert kept == stats["08_tokenize"]["kept"]
+    shards = lines(codecorpus("query", str(run), "SELECT sum(rows) AS n FROM shards", "--json").stdout)[0]["n"]
+    assert shards == sum(s["rows"] for s in json.loads((run / "manifest.json").read_text())["shards"])
+    bad = codecorpus("query", str(run), "SELECT nope FROM kept", check=False)
+    assert bad.returncode == 2 and "query failed" in bad.stderr
+
+
+def test_show_filters(run):
+    small = lines(codecorpus("show", str(run), "--reason", "too_small", "--limit", "0", "--json").stdout)
+    stats = json.loads((run / "stats.json").read_text())["stages"]
+    assert len(small) == stats["03_filter"]["dropped"]["too_small"] > 0
+    assert all(r["stage"] == "03_filter" and r["status"] == "dropped" and r["size"] < 1024 for r in small)
+    python = lines(codecorpus("show", str(run), "--language", "Python", "--path", "*/*.py", "--grep", r"def \w+\(", "--json").stdout)
+    assert python and all(r["language"] == "Python" and r["stage"] is None and re.search(r"def \w+\(", r["text"]) for r in python)
+    one = codecorpus("show", str(run), "--sample", "3", "--seed", "1", "--json").stdout
+    assert one == codecorpus("show", str(run), "--sample", "3", "--seed", "1", "--json").stdout
+    assert one != codecorpus("show", str(run), "--sample", "3", "--seed", "2", "--json").stdout
+    shown = " ".join(codecorpus("show", str(run), "--reason", "near_duplicate", "--limit", "1").stdout.split())
+    assert "dropped at 06_near_dedup: near_duplicate" in shown
+    bad = codecorpus("show", str(run), "--stage", "09_nothing", check=False)
+    assert bad.returncode == 2 and "not a stage" in bad.stderr
+
+
+def test_a_files_journey(run):
+    near = lines(codecorpus("query", str(run), "SELECT id, survivor_id, similarity FROM clusters LIMIT 1", "--json").stdout)[0]
+    trip = lines(codecorpus("show", str(run), "--id", near["id"], "--json").stdout)[0]
+    assert [s["stage"] for s in trip["stages"]][-1] == "06_near_dedup" and trip["left_at"] == "06_near_dedup"
+    assert trip["stages"][-1]["reason"] == "near_duplicate" and all(s["status"] == "kept" for s in trip["stages"][:-1])
+    assert trip["duplicates"]["kept"]["id"] == near["survivor_id"] and trip["duplicates"]["similarity"] == near["similarity"]
+    shown = " ".join(codecorpus("show", str(run), "--id", near["id"]).stdout.split())
+    assert "near duplicate of" in shown and "removed file" in shown and "kept file" in shown
+    kept = lines(codecorpus("query", str(run), f"SELECT id FROM kept WHERE id = '{near['survivor_id']}'", "--json").stdout)
+    assert kept, "the kept file of a near duplicate is in the shards"
+    trip = lines(codecorpus("show", str(run), "--id", near["survivor_id"], "--json").stdout)[0]
+    assert trip["left_at"] is None and len(trip["stages"]) == 7 and "duplicates" not in trip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dom(chromium: str, url: str, profile) -> tuple[str, dict]:
+    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={profile}", "--virtual-time-budget=3000", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=120)
+    check = json.loads(proc.stdout.split('data-selfcheck="', 1)[1].split('"', 1)[0].replace("&quot;", '"'))
+    return proc.stdout, check
+
+
+def test_serve_in_headless_chromium(run, tmp_path):
+    """Open the index, follow a reason's bar to its files and one file; a cluster to a removed file's
+    diff with its kept file. Every page loads with no console error."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        assert not os.environ.get("CI"), "CI installs Debian's chromium (.ci/run); it is missing"
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", str(run), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        profile = tmp_path / "profile"
+
+        def visit(path: str) -> str:
+            dom, check = _dom(chromium, base + path, profile)
+            assert check["errors"] == [] and check["links"] > 0, (path, check)
+            return dom.replace("&amp;", "&")
+
+        index = visit("/")
+        reason = re.search(r"href=\"(/files\?stage=03_filter&reason=too_small)\"", index).group(1)
+        listing = visit(reason)
+        file_link = re.search(r"href=\"(/file/[0-9a-f]+)\"", listing).group(1)
+        shown = visit(file_link)
+        assert "too_small" in shown and "03_filter" in shown
+        cluster = re.search(r"href=\"(/cluster/[0-9a-f]+)\"", index).group(1)
+        members = visit(cluster)
+        diff = visit(re.search(r"href=\"(/diff/[0-9a-f]+)\"", members).group(1))
+        assert 'class="diff"' in diff and "estimated Jaccard" in diff
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
