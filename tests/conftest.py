@@ -89,6 +89,16 @@ def make_repo_archive(path: Path, members: dict[str, bytes], symlinks: dict[str,
 
 
 # -- the small real corpus the end-to-end tests build (once per session) --------------------------
+TINY_MODEL = """
+[model]
+hidden_size = 32
+num_layers = 1
+num_heads = 2
+ffn_size = 64
+seq_length = 128
+dropout = 0.0
+"""  # a model that trains in seconds on CPU (the end-to-end and distributed tests)
+
 BUILD = """
 [[sources]]
 name = "scraped"

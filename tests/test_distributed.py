@@ -12,17 +12,11 @@ import numpy as np
 import psutil
 import pytest
 
+from conftest import TINY_MODEL
+
 pytestmark = pytest.mark.slow
 
-CONFIG = """
-[model]
-hidden_size = 32
-num_layers = 1
-num_heads = 2
-ffn_size = 64
-seq_length = 128
-vocab_multiple = 1024
-dropout = 0.0
+CONFIG = TINY_MODEL + """vocab_multiple = 1024
 
 [train]
 steps = 30

@@ -9,22 +9,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import BUILD, STDLIB, build, codecorpus, make_scraped_tree
+from conftest import BUILD, STDLIB, TINY_MODEL, build, codecorpus, make_scraped_tree
 from stages.pack import read_shard
 from stages.summary import books_balance
 from tokenizer.bpe import load_tokenizer
 
 pytestmark = pytest.mark.slow
 
-TRAIN = """
-[model]
-hidden_size = 32
-num_layers = 1
-num_heads = 2
-ffn_size = 64
-seq_length = 128
-dropout = 0.0
-
+TRAIN = TINY_MODEL + """
 [train]
 steps = 8
 batch_size = 2
