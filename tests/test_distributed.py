@@ -87,8 +87,9 @@ def test_two_ranks_read_disjoint_slices_and_end_with_the_same_weights(two_ranks)
 
 def test_two_ranks_equal_one_process_with_twice_the_batch(two_ranks, run):
     """Over the same global sample order, the mean of the two ranks' losses is the loss of one process
-    with batch 4 (each rank averages over its own tokens: equal up to the ranks' token counts), and
-    the weights after 30 steps agree."""
+    with batch 4 (each rank averages over its own tokens: equal up to the ranks' token counts and
+    float32 summation order; measured: 3·10⁻⁶ relative), and the weights after 30 steps agree
+    (measured: 2·10⁻⁶)."""
     tmp, _, _ = two_ranks
     cfg = config(tmp, "single", dp=1, batch=4)
     out = subprocess.run([CODECORPUS, "train", str(cfg), "--data", str(run)], capture_output=True, text=True, timeout=600)
@@ -98,9 +99,9 @@ def test_two_ranks_equal_one_process_with_twice_the_batch(two_ranks, run):
     for s, a, b in zip(single, *ranks):
         assert sorted(s["samples"]) == sorted(a["samples"] + b["samples"])
     mean = np.array([(a["loss"] + b["loss"]) / 2 for a, b in zip(*ranks)])
-    np.testing.assert_allclose(mean, [s["loss"] for s in single], rtol=2e-3)
+    np.testing.assert_allclose(mean, [s["loss"] for s in single], rtol=1e-4)
     w_single, w_dp = weights(tmp / "single" / "rank_0" / "step_0000030.ckpt"), weights(tmp / "dp2" / "rank_0" / "step_0000030.ckpt")
-    assert max(float(np.abs(w_single[k] - w_dp[k]).max()) for k in w_single) < 2e-3
+    assert max(float(np.abs(w_single[k] - w_dp[k]).max()) for k in w_single) < 1e-4
 
 
 def test_a_killed_job_resumes_from_the_ranks_checkpoints(two_ranks, run):
