@@ -164,3 +164,28 @@ def test_a_multi_node_launch_is_msrun_with_the_nodes_ranks():
     assert {"--worker_num=1536", "--local_worker_num=8", "--node_rank=5", "--master_addr=10.0.0.1", "--join=True"} <= set(cmd)
     assert cmd[-5:] == [codecorpus_script(), "train", "c.toml", "--data", "r"]
     assert Path(codecorpus_script()).parent == Path(sys.executable).parent
+
+
+def test_a_rank_that_dies_stops_the_job_with_one_line(run, tmp_path):
+    """SIGKILL one rank in the middle of training: msrun stops the other, and the command ends with
+    one line naming the rank and how it died."""
+    cfg = config(tmp_path, "dies", dp=2, batch=2)
+    cfg.write_text(cfg.read_text().replace("steps = 30", "steps = 5000"))
+    proc = subprocess.Popen([CODECORPUS, "train", str(cfg), "--data", str(run), "--nproc", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "dies" / "rank_1" / "steps.jsonl"
+    deadline = time.time() + 400
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 3):
+        time.sleep(0.1)
+    pid = json.loads((tmp_path / "dies" / "rank_1" / "process.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            kill_tree(proc)
+    assert proc.returncode == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("codecorpus: error: rank 1 stopped (killed by signal 9)") and "every other rank" in last
+    assert "Traceback" not in out + err
+    assert len(steps(tmp_path / "dies", 0)) < 5000

@@ -4,11 +4,14 @@ msrun starts each worker as `python SCRIPT ARGS` with whatever `python` is first
 it with this interpreter's folder first on PATH and this installation's `codecorpus` script, so
 the workers import the same packages as the command that launched them. msrun waits for the
 workers (`--join`), shows rank 0's log, and stops every rank when one dies; we then name the rank
-that failed and its last lines. Worker logs: OUT/msrun/worker_N.log.
+that died first (each rank records its pid in OUT/rank_N/process.json), how, and its last error
+line. Worker logs: OUT/msrun/worker_N.log.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,13 +49,34 @@ def launch(train_args: list[str], world: int, nproc: int, nodes: int, node_rank:
     env.setdefault("GLOG_v", "3")   # MindSpore's own INFO/WARNING lines (cluster building, reconnects) off the console
     cmd = msrun_command(train_args, nproc, nodes, node_rank, master_addr, master_port, log_dir)
     print(f"launching {nproc} training process(es) on this node (node {node_rank} of {nodes}); logs in {log_dir}", flush=True)
-    code = subprocess.run(cmd, env=env, stdout=sys.stdout, stderr=subprocess.STDOUT).returncode
-    if code == 0:
+    failed: tuple[int, int] | None = None     # (pid, exit code) of the first worker msrun saw die
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        for line in proc.stdout:
+            died = DIED.search(line)
+            if died and failed is None:
+                failed = (int(died.group(1)), int(died.group(2)))
+            if failed is None:          # after a death, msrun's teardown and its own traceback: not shown
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    if proc.returncode == 0:
         return 0
-    for rank in range(node_rank * nproc, (node_rank + 1) * nproc):
-        log = log_dir / f"worker_{rank}.log"
-        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
-        failed = [line for line in lines if "Error" in line or "Traceback" in line or "TrainerError" in line]
-        if failed:
-            raise TrainerError(f"rank {rank} failed, so every rank was stopped: {failed[-1].strip()} (all of it in {log})")
-    raise TrainerError(f"a training process stopped (msrun exit status {code}); every rank was stopped; logs in {log_dir}")
+    raise TrainerError(_failure(failed, out_dir, log_dir, proc.returncode))
+
+
+DIED = re.compile(r"Worker process (\d+) exit with exception\. Error code: (-?\d+)")
+
+
+def _failure(failed: tuple[int, int] | None, out_dir: Path, log_dir: Path, code: int) -> str:
+    """One line naming the rank that died first, how, and its last error line."""
+    if failed is None:
+        return f"a training process stopped (msrun exit status {code}); every rank was stopped; logs in {log_dir}"
+    pid, exit_code = failed
+    rank = next((int(p.parent.name.split("_")[1]) for p in out_dir.glob("rank_*/process.json")
+                 if json.loads(p.read_text()).get("pid") == pid), None)
+    how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit status {exit_code}"
+    log = log_dir / f"worker_{rank}.log"
+    lines = log.read_text(errors="replace").splitlines() if rank is not None and log.is_file() else []
+    errors = [line.strip() for line in lines if "Error" in line and "WARNING" not in line]
+    said = f": {errors[-1]}" if errors else ""
+    who = f"rank {rank}" if rank is not None else f"a training process (pid {pid})"
+    return f"{who} stopped ({how}){said}; msrun stopped every other rank (log: {log if rank is not None else log_dir})"

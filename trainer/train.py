@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -163,6 +164,7 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
 
     ckpt_dir = Path(tc.out_dir) / f"rank_{rank}"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir / "process.json").write_text(json.dumps({"rank": rank, "world": world, "pid": os.getpid()}))
     step = 0
     found = latest_checkpoint(ckpt_dir) if tc.resume else None
     if world > 1 and tc.resume:
