@@ -35,6 +35,15 @@ data_parallel = {dp}
 CODECORPUS = str(Path(sys.executable).parent / "codecorpus")
 
 
+def launch(cfg: Path, run: Path) -> list[str]:
+    """`codecorpus train CFG --data RUN --nproc 2` on a free port (another job may hold msrun's default)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [CODECORPUS, "train", str(cfg), "--data", str(run), "--nproc", "2", "--master-port", str(port)]
+
+
 def config(tmp_path: Path, name: str, dp: int, batch: int) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(CONFIG.format(batch=batch, out=tmp_path / name, dp=dp))
@@ -65,8 +74,7 @@ def kill_tree(proc: subprocess.Popen) -> None:
 def two_ranks(run, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dp")
     cfg = config(tmp, "dp2", dp=2, batch=2)
-    out = subprocess.run([CODECORPUS, "train", str(cfg), "--data", str(run), "--nproc", "2"],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(launch(cfg, run), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, cfg, out.stdout
 
@@ -109,7 +117,7 @@ def test_a_killed_job_resumes_from_the_ranks_checkpoints(two_ranks, run):
     on from the last step every rank saved and ends with the uninterrupted run's samples and losses."""
     tmp, _, _ = two_ranks
     cfg = config(tmp, "killed", dp=2, batch=2)
-    command = [CODECORPUS, "train", str(cfg), "--data", str(run), "--nproc", "2"]
+    command = launch(cfg, run)
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = tmp / "killed" / "rank_0" / "steps.jsonl"
     deadline = time.time() + 400
@@ -171,8 +179,7 @@ def test_a_rank_that_dies_stops_the_job_with_one_line(run, tmp_path):
     one line naming the rank and how it died."""
     cfg = config(tmp_path, "dies", dp=2, batch=2)
     cfg.write_text(cfg.read_text().replace("steps = 30", "steps = 5000"))
-    proc = subprocess.Popen([CODECORPUS, "train", str(cfg), "--data", str(run), "--nproc", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(launch(cfg, run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "dies" / "rank_1" / "steps.jsonl"
     deadline = time.time() + 400
     while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 3):
@@ -189,3 +196,18 @@ def test_a_rank_that_dies_stops_the_job_with_one_line(run, tmp_path):
     assert last.startswith("codecorpus: error: rank 1 stopped (killed by signal 9)") and "every other rank" in last
     assert "Traceback" not in out + err
     assert len(steps(tmp_path / "dies", 0)) < 5000
+
+
+def test_a_master_port_in_use_is_refused_before_any_process_starts(tmp_path):
+    import socket
+
+    from trainer.errors import TrainerError
+    from trainer.launch import launch as start
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(TrainerError, match=f"port {port} is in use"):
+            start(["c.toml", "--data", "r"], world=2, nproc=2, nodes=1, node_rank=0, master_addr="127.0.0.1",
+                  master_port=port, out_dir=tmp_path)
+    assert not (tmp_path / "msrun").exists()

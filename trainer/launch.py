@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,8 @@ def launch(train_args: list[str], world: int, nproc: int, nodes: int, node_rank:
     if nproc * nodes != world:
         raise TrainerError(f"--nproc {nproc} × --nodes {nodes} = {nproc * nodes} processes, but the config's "
                            f"parallel.data_parallel × model_parallel = {world}")
+    if node_rank == 0:
+        _port_is_free(master_port)
     log_dir = out_dir / "msrun"
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
@@ -61,6 +64,16 @@ def launch(train_args: list[str], world: int, nproc: int, nodes: int, node_rank:
     if proc.returncode == 0:
         return 0
     raise TrainerError(_failure(failed, out_dir, log_dir, proc.returncode))
+
+
+def _port_is_free(port: int) -> None:
+    """msrun's scheduler listens on node 0's master port: a port in use (another job) fails here, not in every rank."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError:
+            raise TrainerError(f"port {port} is in use on this node (another training job?); choose another with --master-port") from None
 
 
 DIED = re.compile(r"Worker process (\d+) exit with exception\. Error code: (-?\d+)")
