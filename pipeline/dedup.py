@@ -166,7 +166,7 @@ def keep_in_order_by_shuffles(edge_files: list[Path], work: Path, partitions: in
 
 
 def star_components(edge_files: list[Path], work: Path, partitions: int, max_rounds: int = 200) -> tuple[list[Path], int]:
-    """Connected components of candidate pairs by large-star/small-star rounds (stages.components),
+    """Connected components of (verified) edges by large-star/small-star rounds (stages.components),
     each a pair of shuffles by node, until the edge set stops changing. Returns (files of the removed
     files with their survivors, rounds run)."""
     if not edge_files:

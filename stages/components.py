@@ -3,7 +3,9 @@
 tables that a shuffle (group by node) runs in parallel — no process ever holds all edges.
 
 A node's label sorts like its survivor rule, (rank_key, id), so each component converges to a
-star around its smallest member: the file that is kept. Edges are (u, v) label pairs.
+star around its smallest member, whose id then names the component (near dedup then decides,
+component by component, which files go: stages.near_dedup.keep_in_order). Edges are (u, v) label
+pairs.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def label(rank_key: str, record_id: str) -> str:
 
 
 def from_candidate_pairs(batch: pa.Table) -> pa.Table:
-    """near_dedup's candidate pairs (id, rank_key, other_id, other_rank_key) as label edges."""
+    """near_dedup's edges (id, rank_key, other_id, other_rank_key, …) as label edges."""
     return pa.table({"u": labels_of(batch.column("rank_key"), batch.column("id")),
                      "v": labels_of(batch.column("other_rank_key"), batch.column("other_id"))}, schema=EDGES)
 
