@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass
 
 from rich.console import Console, Group
@@ -93,6 +94,14 @@ def syntax(text: str, language: str | None) -> Syntax:
         return Syntax(text, "text", line_numbers=True, word_wrap=True)
 
 
+def _pager(console: Console):
+    """`less` as git runs it (colours kept, quits when the text fits one screen), on a terminal only."""
+    if not console.is_terminal:
+        return _nothing()
+    os.environ.setdefault("LESS", "FRX")
+    return console.pager(styles=True, links=False)
+
+
 def show(run: str, filters: Filters, as_json: bool, console: Console) -> int:
     """Print the matching files; returns how many."""
     count = 0
@@ -101,7 +110,7 @@ def show(run: str, filters: Filters, as_json: bool, console: Console) -> int:
             console.file.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
         return count
-    with console.pager(styles=True, links=False) if console.is_terminal else _nothing():
+    with _pager(console):
         for record in matching(run, filters):
             console.print(header(record))
             console.print(syntax(record["text"] or "", record["language"]))
@@ -167,6 +176,6 @@ def show_journey(run: str, file_id: str, as_json: bool, console: Console) -> boo
         parts.append(side_by_side(record["text"] or "", kept.get("text") or ""))
     else:
         parts.append(syntax(record["text"] or "", record["language"]))
-    with console.pager(styles=True) if console.is_terminal else _nothing():
+    with _pager(console):
         console.print(Panel(Group(*parts), title=file_id))
     return True
