@@ -39,7 +39,7 @@ from pipeline.config import FiltersConfig
 from stages.filters import build_filters, first_reason
 from stages.langid import language_of_path
 from stages.minhash import band_keys, jaccard, shingle_sets, signatures
-from stages.near_dedup import ALL_PAIRS_UP_TO, HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_signature
+from stages.near_dedup import HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_signature
 
 import pyarrow as pa
 
@@ -118,8 +118,7 @@ def candidate_pairs(sigs: np.ndarray, present: np.ndarray, bands: int, rows: int
     return pairs
 
 
-def stage_removals(sigs: np.ndarray, present: np.ndarray, bands: int, rows: int, threshold: float, heads: int,
-                   all_pairs_up_to: int) -> pa.Table:
+def stage_removals(sigs: np.ndarray, present: np.ndarray, bands: int, rows: int, threshold: float, heads: int) -> pa.Table:
     """The stage's functions, each partition the whole corpus: REMOVED rows (ids are corpus indexes)."""
     rows_ix = np.flatnonzero(present)
     ids = pa.array([str(i) for i in rows_ix])
@@ -129,7 +128,7 @@ def stage_removals(sigs: np.ndarray, present: np.ndarray, bands: int, rows: int,
     table = pa.table({"band_key": pa.array(keys.reshape(-1)), "id": ids.take(take), "rank_key": ranks.take(take)})
     signatures = pa.table({"id": ids, "signature": pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(2 * sigs.shape[1]), len(rows_ix), [None, pa.py_buffer(sigs[rows_ix].astype(np.uint16).tobytes())])})
-    pairs = bucket_pairs(table, heads=heads, all_pairs_up_to=all_pairs_up_to)
+    pairs = bucket_pairs(table, heads=heads)
     print(f"  candidate pairs: {pairs.num_rows:,}")
     edges = verified_edges(with_signature(pairs, signatures), signatures.rename_columns(["other_id", "signature"]), threshold)
     return keep_in_order(edges)
@@ -150,7 +149,6 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.7)
     parser.add_argument("--num-perm", type=int, default=256)
     parser.add_argument("--heads", type=int, default=HEADS)
-    parser.add_argument("--all-pairs-up-to", type=int, default=ALL_PAIRS_UP_TO)
     parser.add_argument("--random-pairs", type=int, default=100_000)
     parser.add_argument("--without-installed", action="store_true",
                         help="leave this interpreter's site-packages out (it may hold a third copy of a library)")
@@ -162,9 +160,8 @@ def main() -> None:
     start = time.perf_counter()
     sigs, present = signatures(texts, args.num_perm, 5, 1)
     bands, rows = lsh_params(args.threshold, args.num_perm)
-    removed = stage_removals(sigs, present, bands, rows, args.threshold, args.heads, args.all_pairs_up_to)
-    print(f"the stage ({bands} bands × {rows} rows, every pair of a bucket up to {args.all_pairs_up_to} files, else "
-          f"each with the first {args.heads}): {removed.num_rows:,} files removed "
+    removed = stage_removals(sigs, present, bands, rows, args.threshold, args.heads)
+    print(f"the stage ({bands} bands × {rows} rows, each file paired with the first {args.heads} of its bucket): {removed.num_rows:,} files removed "
           f"({time.perf_counter() - start:.0f} s)")
     gone = {int(i) for i in removed.column("id").to_pylist()}
 

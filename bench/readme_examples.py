@@ -76,8 +76,8 @@ def main() -> None:
     shown = [line for line in trained if TRAIN_KEEP.search(line)]
     shown.insert(-2, "...")
     blocks["build"] = (f"$ codecorpus build {CONFIG} --out runs/demo\n{build.split(chr(10), 1)[1]}\n\n"
-                       f"$ codecorpus stats runs/demo          (excerpts)\n" + "\n".join(kept) + "\n\n"
-                       f"$ codecorpus train configs/model-tiny.toml --data runs/demo --steps 40\n" + "\n".join(shown))
+                       "$ codecorpus stats runs/demo          (excerpts)\n" + "\n".join(kept) + "\n\n"
+                       "$ codecorpus train configs/model-tiny.toml --data runs/demo --steps 40\n" + "\n".join(shown))
 
     killed_during_the_per_file_pass(resumed)
     again = shorten(codecorpus("build", CONFIG, "--out", str(resumed)), resumed, "runs/demo").splitlines()[1:]

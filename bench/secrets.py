@@ -20,7 +20,6 @@ every kind, ≤ 1 false positive per 10 MB, ≥ 20 MB/s per core.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import string
 import sysconfig

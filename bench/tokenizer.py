@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from collections import defaultdict
 
 from bench.langid_data import TEST, TRAIN, VALIDATION, fetch, labelled
 from bench.vs_datatrove import codegeex_files

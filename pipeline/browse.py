@@ -32,7 +32,7 @@ def _files(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def _scan(con: duckdb.DuckDBPyConnection, folder: Path, like: Path | None = None) -> str:
+def _scan(folder: Path, like: Path | None = None) -> str:
     """A `read_parquet` of a folder's files, or an empty relation with the columns of `like`'s files."""
     files = _files(folder)
     if files:
@@ -51,13 +51,13 @@ def connect(run: str | Path) -> duckdb.DuckDBPyConnection:
         raise RunError(f"{run}: not a codecorpus run (no stats.json, no stages/)")
     con = duckdb.connect()
     files, rejects = stages / "files" / "kept", stages / "files" / "rejects"
-    con.execute(f"CREATE VIEW files AS SELECT * FROM {_scan(con, files, rejects)}")
+    con.execute(f"CREATE VIEW files AS SELECT * FROM {_scan(files, rejects)}")
     for name in SHUFFLE_STAGES:
-        con.execute(f"CREATE VIEW stage_{name} AS SELECT * FROM {_scan(con, stages / name, files)}")
+        con.execute(f"CREATE VIEW stage_{name} AS SELECT * FROM {_scan(stages / name, files)}")
     meta = ", ".join(f"r.{c}" for c in META)
     later = [f"SELECT {meta}, '{name}' AS stage, f.text FROM stage_{name} r JOIN files f USING (id) WHERE r.status <> 'kept'"
              for name in SHUFFLE_STAGES]
-    early = f"SELECT {', '.join(META)}, stage, text FROM {_scan(con, rejects, files)}" if _files(rejects) else \
+    early = f"SELECT {', '.join(META)}, stage, text FROM {_scan(rejects, files)}" if _files(rejects) else \
         f"SELECT {', '.join(META)}, NULL::VARCHAR AS stage, text FROM files WHERE false"
     con.execute("CREATE VIEW rejects AS " + " UNION ALL ".join([early, *later]))
     last = next((name for name in reversed(SHUFFLE_STAGES) if _files(stages / name)), None)

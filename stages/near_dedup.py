@@ -7,11 +7,11 @@ band is hashed to a bucket key. Files sharing a bucket are candidates — only c
 through pairs well below the threshold, and connected components of candidates chain A~B~C, so a
 file would go because it resembles a file that resembles another. Here:
 
-1. `bucket_pairs`: the candidate pairs of each bucket (every pair of a small bucket; in a large one,
-   every member with the bucket's first `HEADS` files in survivor order, where its kept file is).
+1. `bucket_pairs`: the candidate pairs of each bucket: every member with the bucket's first `HEADS`
+   files in survivor order, where its kept file is (a bucket of up to HEADS + 1 files: every pair).
 2. `with_signature` / `verified_edges`: each pair's Jaccard estimated from the two signatures (the share
    of agreeing bins, ±0.03 at 256 bins: no text needed); only pairs at or above the threshold are
-   edges. (Exact Jaccard on the shingle sets instead, as an option: `exact_pairs`.)
+   edges. (Exact Jaccard on the shingle sets instead, as an option: `bucket_pairs` with a threshold.)
 3. `keep_in_order`: within each component of the edges, files are taken in survivor order (source
    priority, license, repo, path); a file is removed when it is an edge's later end and the earlier
    end is kept, and is attributed to the most similar such kept file. A file close to no kept file
@@ -53,12 +53,10 @@ def without_exact_copies(buckets: pa.Table) -> pa.Table:
     return buckets.filter(pa.array(first))
 
 
-ALL_PAIRS_UP_TO = 2    # a bucket of at most this many files gives every pair
-HEADS = 2              # a larger bucket: each member with its first HEADS files in survivor order
+HEADS = 2   # each member of a bucket is paired with the bucket's first HEADS files in survivor order
 
 
-def bucket_pairs(buckets: pa.Table, exact_dedup: bool = False, threshold: float | None = None,
-                 heads: int = HEADS, all_pairs_up_to: int = ALL_PAIRS_UP_TO) -> pa.Table:
+def bucket_pairs(buckets: pa.Table, exact_dedup: bool = False, threshold: float | None = None, heads: int = HEADS) -> pa.Table:
     """The candidate pairs of the buckets in `buckets` (each bucket's rows all there, as a hash
     partition by band_key holds them), each once, the later file in survivor order as `id`. With
     `threshold` and shingle sets in the rows (the exact-Jaccard option): only the pairs whose
@@ -69,9 +67,7 @@ def bucket_pairs(buckets: pa.Table, exact_dedup: bool = False, threshold: float 
         return (EDGE_SCHEMA if threshold is not None else PAIR_SCHEMA).empty_table()
     buckets, starts, first = sorted_runs(buckets, "band_key", ["rank_key", "id"])
     n = buckets.num_rows
-    position = np.arange(n) - first
-    size = np.diff(np.r_[np.flatnonzero(starts), n])[np.cumsum(starts) - 1]
-    partners = np.where(size <= all_pairs_up_to, position, np.minimum(position, heads))
+    partners = np.minimum(np.arange(n) - first, heads)
     later = np.repeat(np.arange(n), partners)
     earlier = first[later] + (np.arange(len(later)) - np.repeat(np.cumsum(partners) - partners, partners))
     ids, ranks = buckets.column("id"), buckets.column("rank_key")

@@ -7,8 +7,7 @@ import pyarrow as pa
 
 from stages import minhash
 from stages.exact_dedup import add_content_hash, keep_first_of_group
-from stages.near_dedup import (HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_component,
-                                with_signature)
+from stages.near_dedup import HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_signature
 from stages.per_file import NearDedupSettings, band_rows as _band_rows
 from stages.records import RECORD_SCHEMA, rank_key
 
@@ -171,7 +170,7 @@ def test_a_large_bucket_pairs_each_file_with_its_first_files_only():
     assert pairs.num_rows == sum(min(p, HEADS) for p in range(n))
     assert set(pairs.column("other_id").to_pylist()) == {f"f{i:03d}" for i in range(HEADS)}
     small = bucket.slice(0, 20)
-    assert bucket_pairs(small, all_pairs_up_to=20).num_rows == 20 * 19 // 2
+    assert bucket_pairs(small, heads=20).num_rows == 20 * 19 // 2
 
 
 def test_signatures_verify_pairs_by_their_estimated_jaccard(stdlib_texts):

@@ -65,12 +65,19 @@ def _param_groups(params, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def latest_checkpoint(ckpt_dir: Path) -> tuple[Path, int] | None:
-    found = [(int(m.group(1)), p) for p in ckpt_dir.glob("step_*.ckpt") if (m := re.fullmatch(r"step_(\d+)\.ckpt", p.name))]
-    if not found:
+def checkpoint_steps(ckpt_dir: Path) -> dict[int, Path]:
+    """The finished checkpoints in a rank's folder, by step."""
+    return {int(m.group(1)): p for p in ckpt_dir.glob("step_*.ckpt") if (m := re.fullmatch(r"step_(\d+)\.ckpt", p.name))}
+
+
+def resume_point(out_dir: Path, world: int, rank: int) -> tuple[Path, int] | None:
+    """The newest step that every rank's folder has a checkpoint of (a job killed while ranks were
+    saving leaves them one step apart), as this rank's checkpoint and the step; None to start afresh."""
+    common = set.intersection(*(set(checkpoint_steps(out_dir / f"rank_{r}")) for r in range(world)))
+    if not common:
         return None
-    step, path = max(found)
-    return path, step
+    step = max(common)
+    return out_dir / f"rank_{rank}" / f"step_{step:07d}.ckpt", step
 
 
 def _step_log(ckpt_dir: Path, step: int):
@@ -80,20 +87,6 @@ def _step_log(ckpt_dir: Path, step: int):
     kept = [line for line in (path.read_text().splitlines() if path.is_file() else []) if json.loads(line)["step"] <= step]
     path.write_text("".join(line + "\n" for line in kept))
     return path.open("a")
-
-
-def _same_step_on_every_rank(out_dir: Path, world: int, ckpt_dir: Path) -> tuple[Path, int] | None:
-    """Ranks resume from the same step: the newest step that every rank's folder has a checkpoint of
-    (a job killed while ranks were saving leaves them one step apart)."""
-    steps = []
-    for r in range(world):
-        have = {int(m.group(1)) for p in (out_dir / f"rank_{r}").glob("step_*.ckpt") if (m := re.fullmatch(r"step_(\d+)\.ckpt", p.name))}
-        steps.append(have)
-    common = set.intersection(*steps) if steps else set()
-    if not common:
-        return None
-    step = max(common)
-    return ckpt_dir / f"step_{step:07d}.ckpt", step
 
 
 def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bool = False, echo=print) -> list[float]:
@@ -166,9 +159,7 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     (ckpt_dir / "process.json").write_text(json.dumps({"rank": rank, "world": world, "pid": os.getpid()}))
     step = 0
-    found = latest_checkpoint(ckpt_dir) if tc.resume else None
-    if world > 1 and tc.resume:
-        found = _same_step_on_every_rank(Path(tc.out_dir), world, ckpt_dir)
+    found = resume_point(Path(tc.out_dir), world, rank) if tc.resume else None
     if found:
         path, step = found
         state = ms.load_checkpoint(str(path))
