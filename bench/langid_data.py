@@ -270,8 +270,11 @@ def labelled(packages: list[tuple[str, str]], per_package: int) -> dict[str, lis
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 continue
+            lang = _label(path, f"{kind}:{name}")
+            if lang == "TypeScript" and text.lstrip("\ufeff \t\r\n").startswith("<"):
+                continue            # a Qt Linguist translation (`.ts` is XML with a <TS> root there), not TypeScript
             if first_reason(KEEP, text) is None:
-                pool[_label(path, f"{kind}:{name}")].append((xxhash.xxh64_intdigest(path.encode()), path, text))
+                pool[lang].append((xxhash.xxh64_intdigest(path.encode()), path, text))
         for lang, items in pool.items():
             items.sort()
             out[lang] += [(f"{kind}:{name}", path, text) for _, path, text in items[:per_package]]

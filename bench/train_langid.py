@@ -1,7 +1,8 @@
 """Rebuild the content language classifier shipped in stages/langid_model.npz.
 
-Trains on the training packages of bench/langid_data.py (fetched first: Debian binary and source
-packages, npm tarballs, a PyPI wheel, this Python's standard library and one site-package) and writes
+Trains on the training and validation packages of bench/langid_data.py (every package the features and
+rules were tuned on; fetched first: Debian binary and source packages, npm tarballs, PyPI wheels and
+sdists, this Python's standard library and some site-packages), never on its test packages, and writes
 the weights plus stages/langid_model.json, which lists every package, its version and how many files
 of each language it gave. `python -m bench.langid` measures the model on the test packages.
 
@@ -18,7 +19,7 @@ from collections import Counter
 import numpy as np
 from sklearn.linear_model import SGDClassifier
 
-from bench.langid_data import TRAIN, fetch, labelled
+from bench.langid_data import TRAIN, VALIDATION, fetch, labelled
 from stages.langid_model import BITS, HEAD_BYTES, MODEL_PATH, LanguageModel, features
 
 
@@ -40,10 +41,11 @@ def main() -> None:
     parser.add_argument("--per-package", type=int, default=400, help="files of one language from one package, at most")
     parser.add_argument("--no-fetch", action="store_true")
     args = parser.parse_args()
+    packages = TRAIN + VALIDATION
     if not args.no_fetch:
-        fetch(TRAIN)
+        fetch(packages)
     t0 = time.time()
-    data = labelled(TRAIN, args.per_package)
+    data = labelled(packages, args.per_package)
     texts = [t for items in data.values() for _, _, t in items]
     labels = [lang for lang, items in data.items() for _ in items]
     print(f"{len(texts):,} training files in {len(data)} languages ({time.time() - t0:.0f}s to read)")
@@ -59,7 +61,7 @@ def main() -> None:
     manifest = {"trained_by": "python -m bench.train_langid", "bits": BITS, "head_bytes": HEAD_BYTES,
                 "per_package": args.per_package, "classes": list(clf.classes_),
                 "packages": [{"package": f"{k}:{n}", "version": version_of(k, n), "files": dict(counts.get(f"{k}:{n}", {}))}
-                             for k, n in TRAIN]}
+                             for k, n in packages]}
     MODEL_PATH.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"model: {MODEL_PATH} ({MODEL_PATH.stat().st_size / 1e6:.1f} MB), train accuracy "
           f"{np.mean(clf.predict(X) == np.array(labels)):.3f}")
