@@ -60,8 +60,10 @@ def main() -> None:
             counts.setdefault(package, Counter())[lang] += 1
     manifest = {"trained_by": "python -m bench.train_langid", "bits": BITS, "head_bytes": HEAD_BYTES,
                 "per_package": args.per_package, "classes": list(clf.classes_),
-                "packages": [{"package": f"{k}:{n}", "version": version_of(k, n), "files": dict(counts.get(f"{k}:{n}", {}))}
-                             for k, n in packages]}
+                "packages": [{"package": f"{k}:{n}", "version": version_of(k, n), "files": dict(counts[f"{k}:{n}"])}
+                             for k, n in packages if f"{k}:{n}" in counts],
+                # listed, but no file came of them: the archive no longer serves the tarball, or the filters keep none
+                "gave_no_files": [f"{k}:{n}" for k, n in packages if f"{k}:{n}" not in counts]}
     MODEL_PATH.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"model: {MODEL_PATH} ({MODEL_PATH.stat().st_size / 1e6:.1f} MB), train accuracy "
           f"{np.mean(clf.predict(X) == np.array(labels)):.3f}")
