@@ -41,10 +41,15 @@ UNLABELLED = {"Prolog", "Matlab", "Delphi", "Visual Basic", "Swift"}
 # `.cl` is OpenCL as often as Common Lisp, `.sc` SuperCollider as often as Scala (never labelled), `.m` MATLAB as
 # often as Objective-C: a file with one of these
 # extensions is labelled only in packages of the language (Objective-C: npm's iOS code, GNUstep, SDL, SOGo, GNUstep
-# applications and the macOS back ends of GLFW, Qt, VTK, Godot and LÖVE).
+# applications and the macOS back ends of GLFW, Qt, VTK, Godot, LÖVE, Irrlicht, ScummVM, WebKit, Mixxx, Audacity,
+# KiCad and Blender).
 OBJC_PACKAGES = ("npm:", "src:gnustep", "src:libsdl2", "src:sogo", "src:glfw3", "src:qtbase", "src:vtk", "src:godot", "src:love",
                  "src:projectcenter", "src:cenon", "src:adun", "src:dbuskit", "src:etoile", "src:paje", "src:popplerkit",
-                 "src:renaissance", "src:rsskit")
+                 "src:renaissance", "src:rsskit", "src:affiche", "src:batmon", "src:camera", "src:charmap", "src:chess",
+                 "src:cynthiune", "src:edenmath", "src:fontmanager", "src:fortunate", "src:ftp.app", "src:gomoku",
+                 "src:gridlock", "src:grr", "src:gtamsanalyzer", "src:helpviewer", "src:lusernet", "src:plopfolio", "src:poe",
+                 "src:preview", "src:price", "src:irrlicht", "src:scummvm", "src:webkit2gtk", "src:mixxx", "src:audacity",
+                 "src:kicad", "src:blender")
 
 TRAIN = [
     ("python", "stdlib"), ("python", "ray"),
@@ -143,13 +148,14 @@ VALIDATION += [
     ("npm", "react-native-video@6.19.3"), ("npm", "react-native-bootsplash@7.3.3"),
     ("npm", "@react-native-masked-view/masked-view@0.3.2"),
 ]
-# The test packages (the fourth set): every one new to this file, chosen by what the registries serve and which
+# The fourth test set, measured once and tuned on since (PHP after a licence, `.C` files, C++ words in strings), so now
+# validation; it was: every one new to this file, chosen by what the registries serve and which
 # languages they hold (every CodeGeeX language where a package has it; Objective-C, Objective-C++ and CUDA from several
 # projects each), before any result on them was seen. Debian sources whose tarball the archive no longer served (gnustep-gui,
 # sope, hedgewars, arpack, scalapack, five r-cran-*, scala-xml, mono-addins…) and PyPI sdists whose metadata step
 # needs torch (flash-attn, mmcv, torch-scatter) were replaced, before any result, by others of the same languages that
 # download (Debian sources whose build depends on GNUstep, fpc, gfortran or mono; C++ projects with CUDA kernels).
-TEST = [
+VALIDATION += [
     ("python", "pandas"), ("python", "mindspore"),
     ("src", "glfw3"), ("src", "qtbase-opensource-src"), ("src", "vtk9"), ("src", "godot"), ("src", "love"),
     ("src", "projectcenter.app"), ("src", "cenon.app"), ("src", "adun.app"), ("src", "dbuskit"), ("src", "etoile"),
@@ -174,6 +180,42 @@ TEST = [
     ("npm", "react-native-haptic-feedback@3.0.0"), ("npm", "react-native-config@1.7.2"),
     ("npm", "react-native-background-fetch@4.4.2"), ("npm", "chart.js@4.6.1"), ("npm", "three@0.187.0"),
     ("npm", "date-fns@4.4.0"), ("npm", "@trpc/server@11.25.2"), ("npm", "uikit@3.25.29"), ("npm", "water.css@2.1.1"),
+]
+# The test packages (the fifth set): every one new to this file, chosen by what the registries serve (Debian sources
+# whose tarball downloads, among those whose build depends on GNUstep, gfortran or mono, or that hold .mm/.cu files)
+# and which languages they hold, before any result on them was seen, after the model had been retrained on all of
+# the above. Pascal and Scala: no source not already used above could be downloaded.
+TEST = [
+    ("python", "fontTools"), ("python", "huggingface_hub"), ("python", "pygments"),
+    ("src", "affiche"), ("src", "batmon.app"), ("src", "camera.app"), ("src", "charmap.app"), ("src", "chess.app"),
+    ("src", "cynthiune.app"), ("src", "edenmath.app"), ("src", "fontmanager.app"), ("src", "fortunate.app"), ("src", "ftp.app"),
+    ("src", "gomoku.app"), ("src", "gridlock.app"), ("src", "grr.app"), ("src", "gtamsanalyzer.app"), ("src", "helpviewer.app"),
+    ("src", "lusernet.app"), ("src", "plopfolio.app"), ("src", "poe.app"), ("src", "preview.app"), ("src", "price.app"),
+    ("src", "irrlicht"), ("src", "kicad"), ("src", "mixxx"), ("src", "audacity"), ("src", "scummvm"), ("src", "webkit2gtk"),
+    ("src", "blender"), ("src", "petsc"), ("src", "dlib"), ("src", "pytorch-vision"), ("src", "ceres-solver"),
+    ("src", "repetier-host"), ("src", "healpix-fortran"), ("src", "mpgrafic"), ("src", "neat"), ("src", "tm-align"),
+    ("src", "gftl"), ("src", "etsf-io"), ("src", "cdftools"), ("src", "libgctp"),
+    ("src", "r-cran-xml"), ("src", "r-cran-stringi"), ("src", "r-cran-reshape2"), ("src", "r-cran-mass"),
+    ("src", "r-cran-foreach"), ("src", "r-cran-iterators"), ("src", "r-cran-clipr"), ("src", "r-cran-evaluate"),
+    ("src", "r-cran-yaml"), ("src", "r-cran-curl"), ("src", "r-cran-rprojroot"), ("src", "r-cran-pkgload"),
+    ("src", "r-cran-usethis"), ("src", "r-cran-waldo"), ("src", "r-cran-diffobj"), ("src", "r-cran-brio"), ("src", "r-cran-desc"),
+    ("src", "r-cran-callr"), ("src", "r-cran-processx"), ("src", "r-cran-ps"),
+    ("src", "commons-math3"), ("src", "antlr4"), ("src", "jetty9"), ("src", "golang-github-spf13-cast"),
+    ("src", "golang-github-mattn-go-sqlite3"), ("src", "golang-github-hashicorp-go-multierror"), ("src", "haskell-attoparsec"),
+    ("src", "haskell-optparse-applicative"), ("src", "haskell-pandoc-types"),
+    ("deb", "postgresql-15-pgsphere"), ("deb", "postgresql-15-rum"), ("deb", "postgresql-15-tdigest"),
+    ("deb", "postgresql-15-pllua"), ("deb", "postgresql-15-numeral"), ("deb", "postgresql-15-jsquery"),
+    ("deb", "postgresql-15-powa"), ("deb", "postgresql-15-mysql-fdw"), ("deb", "postgresql-15-pg-stat-kcache"),
+    ("deb", "librust-bytes-dev"), ("deb", "librust-regex-dev"), ("deb", "librust-chrono-dev"), ("deb", "librust-serde-derive-dev"),
+    ("deb", "php-sabre-dav"), ("deb", "php-nesbot-carbon"), ("deb", "php-phpseclib3"), ("deb", "libmoo-perl"),
+    ("deb", "libtry-tiny-perl"), ("deb", "libplack-perl"), ("deb", "texlive-pstricks"), ("deb", "texlive-formats-extra"),
+    ("deb", "elpa-web-mode"), ("deb", "elpa-geiser"), ("deb", "elpa-flx"),
+    ("npm", "leaflet@1.9.4"), ("npm", "highlight.js@11.12.0"), ("npm", "preact@11.2.0"), ("npm", "lit@3.3.3"),
+    ("npm", "marked@18.3.0"), ("npm", "yup@1.7.1"), ("npm", "class-validator@0.15.1"), ("npm", "@stripe/stripe-react-native@0.78.0"),
+    ("npm", "react-native-iap@16.7.1"), ("npm", "@react-native-google-signin/google-signin@16.1.5"),
+    ("npm", "react-native-google-mobile-ads@17.2.0"), ("npm", "react-native-contacts@8.0.10"),
+    ("npm", "@react-native-community/geolocation@3.4.0"), ("npm", "react-native-tcp-socket@6.4.3"),
+    ("npm", "@bam.tech/react-native-image-resizer@3.0.11"), ("npm", "react-native-document-picker@9.3.1"),
 ]
 SOURCE_NAMES = {"symfony": "php-symfony", "mgcv": "r-cran-mgcv"}   # source package → tarball name prefix differs
 

@@ -86,6 +86,8 @@ def language_of_path(path: str, text: str | None = None) -> str | None:
     if name in FILENAME_TO_LANGUAGE:
         return FILENAME_TO_LANGUAGE[name]
     suffix = PurePosixPath(name).suffix
+    if PurePosixPath(path).suffix in (".C", ".H"):      # upper-case: C++ by the compilers' convention
+        return "C++"
     if suffix == ".h":
         return language_of_header(text or "")
     return EXTENSION_TO_LANGUAGE.get(suffix)
@@ -147,9 +149,10 @@ _CONSTRUCTS = {
     "objc": r"@(?:interface|implementation|protocol|selector|autoreleasepool|synthesize|property|end|try|synchronized|encode|"
             r"available|optional|required)\b|@\"|\[(?:self|super)\s|\[\[\w+\s+alloc\]|#import\s*[<\"]|\bNS[A-Z]\w+\s*\*|"
             r"objc_arc|__bridge\b|\bid\s*<\s*[A-Z]\w*\s*>",
-    "cpp": _any_of("std::", "nullptr", "public:", "private:", "protected:", "namespace ", "virtual ", "static_cast<",
-                   "reinterpret_cast<", "const_cast<", "dynamic_cast<", "constexpr", "noexcept", "typename ")
-           + r"|\btemplate\s*<|\bclass\s+\w+\s*[:{]|#(?:include|import)\s*[<\"][^\">\n]+\.(?:hpp|hh|hxx|h\+\+)[\">]"
+    "cpp": _any_of("std::", "nullptr", "static_cast<", "reinterpret_cast<", "const_cast<", "dynamic_cast<", "constexpr",
+                   "noexcept")
+           + r"|(?m:^\s*(?:public|private|protected)\s*:|^\s*(?:virtual|explicit)\s+[\w~]|^\s*namespace\s+\w)"
+           r"|\bnamespace\s+[\w:]*\s*\{|\busing\s+namespace\b|\btypename\s+\w|\btemplate\s*<|\bclass\s+\w+\s*[:{]|#(?:include|import)\s*[<\"][^\">\n]+\.(?:hpp|hh|hxx|h\+\+)[\">]"
            r"|#include\s*<(?:iostream|string|vector|memory|map|algorithm|cstdio|cstdlib|cstring|cmath|cstdint)>"
            r"|(?:[=(,)]|\breturn)\s*new\s+[A-Za-z_][\w:<>]*\s*[(\[;{]|(?m:^\s*delete\s*(?:\[\s*\])?\s*[\w(*])",
     "typescript": r"(?m)\b(?:interface|enum|namespace|declare|abstract|implements)\s+[A-Za-z_]|\b(?:import|export)\s+type\b"

@@ -32,11 +32,13 @@ _LEADING_COMMENTS = re.compile(
 
 def _skip_licence(text: str) -> str:
     """`text` without its leading comment block when that block is long (a licence header): the features then
-    see code, not the same MIT or GPL text that heads files of every language. The block's first line stays."""
-    match = _LEADING_COMMENTS.match(text, 0, 16384)
-    if match is None or match.end() < LICENCE_MIN:
-        return text
-    return text[:text.find("\n") + 1] + text[match.end():]
+    see code, not the same MIT or GPL text that heads files of every language. The file's first line stays."""
+    first_line = text.find("\n") + 1
+    for start in (0, first_line):          # the block may follow a first line of code: `<?php`, `#!…`, `'use strict'`
+        match = _LEADING_COMMENTS.match(text, start, start + 16384)
+        if match is not None and match.end() - start >= LICENCE_MIN:
+            return text[:first_line] + text[match.end():]
+    return text
 
 
 def features(texts: pa.Array | pa.ChunkedArray | list[str], bits: int = BITS, head: int = HEAD_BYTES) -> sparse.csr_matrix:
