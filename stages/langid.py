@@ -153,7 +153,7 @@ _CONSTRUCTS = {
                    "noexcept")
            + r"|(?m:^\s*(?:public|private|protected)\s*:|^\s*(?:virtual|explicit)\s+[\w~]|^\s*namespace\s+\w)"
            r"|\bnamespace\s+[\w:]*\s*\{|\busing\s+namespace\b|\btypename\s+\w|\btemplate\s*<|\bclass\s+\w+\s*[:{]|#(?:include|import)\s*[<\"][^\">\n]+\.(?:hpp|hh|hxx|h\+\+)[\">]"
-           r"|#include\s*<(?:iostream|string|vector|memory|map|algorithm|cstdio|cstdlib|cstring|cmath|cstdint)>"
+           r"|#include\s*<[A-Za-z_][\w/]*>"          # a header without an extension: <vector>, <QtWidgets>; C's end in .h
            r"|(?:[=(,)]|\breturn)\s*new\s+[A-Za-z_][\w:<>]*\s*[(\[;{]|(?m:^\s*delete\s*(?:\[\s*\])?\s*[\w(*])",
     "typescript": r"(?m)\b(?:interface|enum|namespace|declare|abstract|implements)\s+[A-Za-z_]|\b(?:import|export)\s+type\b"
                   r"|\breadonly\s+\w|\b(?:private|protected|public)\s+(?:readonly\s+|static\s+)?[A-Za-z_]\w*\s*[:(=;?]"
