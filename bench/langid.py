@@ -19,7 +19,52 @@ import time
 from collections import Counter
 
 from bench.langid_data import TEST, VALIDATION, fetch, labelled
+from pygments.lexers import ObjectiveCppLexer
+from pygments.token import Keyword, Name, Operator, String
+
 from stages.langid import CODEGEEX_LANGUAGES, languages_of_content
+
+# Tokens only C++ has (Pygments' Objective-C++ lexer: comments and strings are not code).
+CPP_ONLY = {"namespace", "template", "typename", "nullptr", "operator", "using", "virtual", "public", "private",
+            "protected", "this", "throw", "try", "catch", "constexpr", "static_cast", "dynamic_cast",
+            "reinterpret_cast", "const_cast", "explicit", "friend", "mutable", "noexcept", "decltype"}
+
+
+def objc_and_cpp_tokens(text: str) -> tuple[bool, bool]:
+    """(has Objective-C, has C++) by an independent oracle, Pygments' Objective-C++ lexer: `@`-keywords,
+    `@"…"`/`@[…]` literals, `self`/`super` are Objective-C; C++-only keywords, `class Name`, `::` are C++."""
+    objc = cpp = False
+    previous_kind, previous = String, ""
+    for kind, value in ObjectiveCppLexer().get_tokens(text):
+        if not value.strip():
+            continue
+        if (kind in Keyword or kind in String) and value.startswith("@") or kind in Name.Builtin and value in ("self", "super"):
+            objc = True
+        elif (kind in Keyword or kind in Name.Builtin) and value in CPP_ONLY:
+            cpp = True
+        elif kind in Name.Class and previous_kind in Keyword and previous == "class":
+            cpp = True
+        elif kind in Operator and value == ":" and previous_kind in Operator and previous == ":":
+            cpp = True
+        if objc and cpp:
+            break
+        previous_kind, previous = kind, value
+    return objc, cpp
+
+
+def report_objcpp(items: list[tuple[str, str, str]], got: list[str]) -> None:
+    """Objective-C++ files (`.mm`) by what their code holds, and our accuracy on each kind."""
+    groups: dict[str, Counter] = {}
+    for (_, _, text), g in zip(items, got):
+        objc, cpp = objc_and_cpp_tokens(text)
+        kind = {(True, True): "Objective-C and C++", (True, False): "Objective-C only", (False, True): "C++ only",
+                (False, False): "neither"}[objc, cpp]
+        groups.setdefault(kind, Counter())[g] += 1
+    print("\nObjective-C++ (.mm) files by their tokens (Pygments' Objective-C++ lexer, an independent oracle):")
+    for kind, counts in sorted(groups.items(), key=lambda kv: -sum(kv[1].values())):
+        n = sum(counts.values())
+        print(f"  {kind:<20} {n:>5} files: {counts['Objective-C++'] / n:6.1%} called Objective-C++; "
+              + ", ".join(f"{k} {v}" for k, v in counts.most_common() if k != "Objective-C++"))
 
 
 def main() -> None:
@@ -66,6 +111,9 @@ def main() -> None:
     print(" " * 14 + " ".join(f"{l[:4]:>4}" for l in labels))
     for lang in order:
         print(f"{lang:<14}" + " ".join(f"{results[lang].get(l, 0) or '.':>4}" for l in labels))
+    if "Objective-C++" in data:
+        start = sum(len(items) for lang, items in data.items() if list(data).index(lang) < list(data).index("Objective-C++"))
+        report_objcpp(data["Objective-C++"], got[start:start + len(data["Objective-C++"])])
     print(f"\nspeed: {len(texts) / seconds:,.0f} files/s on one core ({sum(map(len, texts)) / seconds / 1e6:.1f} MB/s of "
           f"characters, CPU time), min confidence {args.min_confidence}")
 

@@ -101,6 +101,37 @@ def test_refinements_settle_what_the_model_blurs():
     assert _refine("C++", "/* a new idea (see below) */\nint f(void);\n") == "C"
 
 
+def test_refinements_of_wider_reach():
+    """Constructs added with the fourth and fifth test sets: each one decides a file the model blurs."""
+    from stages.langid import _refine, language_of_path
+    # modern JavaScript reads like TypeScript; types, interfaces, `as` casts, annotated parameters settle it
+    js = "import config from '../lib/config'\nconst users = [config.user]\nexport default function go(a, b) { return a ?? b }\n"
+    assert _refine("TypeScript", js) == "JavaScript"
+    for ts in ("export interface User { name: string }\n", "let id: UserId | undefined = x;\n", "import type { A } from './a'\n",
+               "export default RN as DeviceInfoModule;\n", "function f(tracker: PointerTracker, n) {}\n",
+               "class V {\n  private readonly x;\n}\n", "// @ts-ignore\nfoo()\n"):
+        assert _refine("TypeScript", ts) == "TypeScript", ts
+    # Objective-C without @-keywords: two message sends with arguments, ARC casts, protocol-typed ids
+    sends = "void f(Pasteboard *p) {\n  [p setString:s forType:t];\n  [view addSubview:child];\n}\n"
+    assert _refine("C", sends) == "Objective-C"
+    assert _refine("C", "void f(void) {\n  arr[i ? 1 : 2] = 0; /* [Note that: x] */\n}\n") == "C"
+    assert _refine("C++", "#if !__has_feature(objc_arc)\n#error ARC\n#endif\nnamespace Ogre { int f(); }\n") == "Objective-C++"
+    assert _refine("C", "id<MTLDevice> device = nil;\n") == "Objective-C"
+    # in Objective-C one a::b is C++ (opencv's .mm wrappers: `cv::Mat*`)
+    assert _refine("Objective-C", "@implementation M\n- (instancetype)initWithNativeMat:(cv::Mat*)m { return self; }\n@end\n") \
+        == "Objective-C++"
+    # C++ headers: extensionless (<vector>, <QtWidgets>) or .hpp; a C header is never extensionless
+    assert _refine("C", "#include <QtWidgets>\nint main(int argc, char *argv[]) { return 0; }\n") == "C++"
+    assert _refine("C", "#include \"diffusion_2D.hpp\"\nint f(void) { return 0; }\n") == "C++"
+    assert _refine("C", "#include <sys/types.h>\nint f(void) { return 0; }\n") == "C"
+    # C++ words count where C++ puts them, not inside a C string or comment
+    assert _refine("C++", "static const char *d = \"Total program size in virtual memory\"; /* the namespace of x */\n") == "C"
+    assert _refine("C", "class A {\npublic:\n  virtual ~A();\n};\n") == "C++"
+    # upper-case .C and .H are C++ by the compilers' convention, lower-case .c is C
+    assert language_of_path("ioss/Ioss_Beam4.C") == "C++" and language_of_path("x/Y.H") == "C++"
+    assert language_of_path("src/main.c") == "C"
+
+
 def test_a_licence_header_does_not_hide_the_code():
     """The features skip a long leading comment block (a licence): the same MIT text heads files of
     every language and would fill the 1,536 characters the model reads."""
@@ -111,6 +142,7 @@ def test_a_licence_header_does_not_hide_the_code():
     short = "// one line\n" + code
     assert _skip_licence(short) == short
     assert _skip_licence("#include <stdio.h>\n" * 40) == "#include <stdio.h>\n" * 40   # not a comment
+    assert _skip_licence("<?php\n\n" + licence + "namespace A;\n") == "<?php\nnamespace A;\n"   # after a first line of code
 
 
 def test_shebang_and_modeline_come_first_and_unsure_is_unknown():
