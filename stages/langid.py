@@ -4,8 +4,9 @@ Covers CodeGeeX-13B's 23 languages and the others of its tag scheme (SPEC §3). 
 extension or file name; a `.h` header is decided between C, C++ and Objective-C from its content.
 Without one (the Pile's GitHub documents) or with an extensionless name: the shebang, then an
 Emacs/Vim modeline, then — for path-less files — the content model (stages.langid_model: a linear
-model over hashed code tokens that ships with codecorpus), accepted above a confidence threshold. Files whose language is not identified, or not
-in the configured list, are dropped with a count.
+model over hashed code tokens that ships with codecorpus), accepted above a confidence threshold and
+settled by code constructs where it blurs languages (C/C++/Objective-C/CUDA, TypeScript/JavaScript).
+Files whose language is not identified, or not in the configured list, are dropped with a count.
 """
 from __future__ import annotations
 
@@ -152,7 +153,8 @@ _CONSTRUCTS = {
     "cpp": _any_of("std::", "nullptr", "static_cast<", "reinterpret_cast<", "const_cast<", "dynamic_cast<", "constexpr",
                    "noexcept")
            + r"|(?m:^\s*(?:public|private|protected)\s*:|^\s*(?:virtual|explicit)\s+[\w~]|^\s*namespace\s+\w)"
-           r"|\bnamespace\s+[\w:]*\s*\{|\busing\s+namespace\b|\btypename\s+\w|\btemplate\s*<|\bclass\s+\w+\s*[:{]|#(?:include|import)\s*[<\"][^\">\n]+\.(?:hpp|hh|hxx|h\+\+)[\">]"
+           r"|\bnamespace\s+[\w:]*\s*\{|\busing\s+namespace\b|\btypename\s+\w|\btemplate\s*<|\bclass\s+\w+\s*[:{]"
+           r"|#(?:include|import)\s*[<\"][^\">\n]+\.(?:hpp|hh|hxx|h\+\+)[\">]"
            r"|#include\s*<[A-Za-z_][\w/]*>"          # a header without an extension: <vector>, <QtWidgets>; C's end in .h
            r"|(?:[=(,)]|\breturn)\s*new\s+[A-Za-z_][\w:<>]*\s*[(\[;{]|(?m:^\s*delete\s*(?:\[\s*\])?\s*[\w(*])",
     "typescript": r"(?m)\b(?:interface|enum|namespace|declare|abstract|implements)\s+[A-Za-z_]|\b(?:import|export)\s+type\b"
