@@ -18,10 +18,10 @@ import argparse
 import time
 from collections import Counter
 
-from bench.langid_data import TEST, VALIDATION, fetch, labelled
 from pygments.lexers import ObjectiveCppLexer
 from pygments.token import Keyword, Name, Operator, String
 
+from bench.langid_data import TEST, VALIDATION, fetch, labelled
 from stages.langid import CODEGEEX_LANGUAGES, languages_of_content
 
 # Tokens only C++ has (Pygments' Objective-C++ lexer: comments and strings are not code).
@@ -112,8 +112,7 @@ def main() -> None:
     for lang in order:
         print(f"{lang:<14}" + " ".join(f"{results[lang].get(l, 0) or '.':>4}" for l in labels))
     if "Objective-C++" in data:
-        start = sum(len(items) for lang, items in data.items() if list(data).index(lang) < list(data).index("Objective-C++"))
-        report_objcpp(data["Objective-C++"], got[start:start + len(data["Objective-C++"])])
+        report_objcpp(data["Objective-C++"], [g for t, g in zip(truth, got) if t == "Objective-C++"])
     print(f"\nspeed: {len(texts) / seconds:,.0f} files/s on one core ({sum(map(len, texts)) / seconds / 1e6:.1f} MB/s of "
           f"characters, CPU time), min confidence {args.min_confidence}")
 

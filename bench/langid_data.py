@@ -2,7 +2,7 @@
 
 Every package is either a training package or a test package, for all the languages it holds: two
 files of one project share a style, so a file-level split would measure memory, not generalisation.
-The lists were fixed before any result was looked at. A file's label is the language of its
+Each test list was fixed before any result on it was looked at (then tuned on, it joins validation). A file's label is the language of its
 extension (`.h` files are left out: their extension does not settle C, C++ or Objective-C), and
 only files the build's default filters keep are used. Sources:
 

@@ -83,12 +83,13 @@ def language_of_header(text: str) -> str:
 
 def language_of_path(path: str, text: str | None = None) -> str | None:
     """The language of a file from its name, or None when the name says nothing we know."""
-    name = PurePosixPath(path).name.lower()
+    file = PurePosixPath(path)
+    name = file.name.lower()
     if name in FILENAME_TO_LANGUAGE:
         return FILENAME_TO_LANGUAGE[name]
-    suffix = PurePosixPath(name).suffix
-    if PurePosixPath(path).suffix in (".C", ".H"):      # upper-case: C++ by the compilers' convention
+    if file.suffix in (".C", ".H"):      # upper-case: C++ by the compilers' convention
         return "C++"
+    suffix = file.suffix.lower()
     if suffix == ".h":
         return language_of_header(text or "")
     return EXTENSION_TO_LANGUAGE.get(suffix)

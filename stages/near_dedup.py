@@ -159,7 +159,8 @@ def cluster_summary(removed: pa.Table, top: int = 10, samples: int = 3) -> dict:
     members: dict[str, tuple[int, list[str]]] = {}
     for rid, survivor, size, sim in zip(*(removed.column(c).to_pylist() for c in ("id", "survivor_id", "cluster_size", "similarity"))):
         rows_by_size[str(size)] = rows_by_size.get(str(size), 0) + 1
-        similarity[similarity_bin(sim)] = similarity.get(similarity_bin(sim), 0) + 1
+        bin_ = similarity_bin(sim)
+        similarity[bin_] = similarity.get(bin_, 0) + 1
         members.setdefault(survivor, (size, []))[1].append(rid)
     largest = sorted(members, key=lambda s: (-members[s][0], s))[:top]
     return {"removed": removed.num_rows, "rows_by_size": rows_by_size, "similarity": similarity,
