@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import FiltersConfig
-from stages.filters import build_filters, first_reason
-from stages.langid import language_of_path
-from stages.minhash import band_keys, jaccard, shingle_sets, signatures
-from stages.near_dedup import HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_signature
+from codecorpus.pipeline.config import FiltersConfig
+from codecorpus.stages.filters import build_filters, first_reason
+from codecorpus.stages.langid import language_of_path
+from codecorpus.stages.minhash import band_keys, jaccard, shingle_sets, signatures
+from codecorpus.stages.near_dedup import HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_signature
 
 import pyarrow as pa
 

@@ -36,13 +36,13 @@ import pyarrow.parquet  # noqa: F401 (pa.parquet)
 import ray
 import ray.data
 
-from pipeline.build import tune_ray_data, worker_env
-from pipeline.config import RayConfig
-from pipeline.dedup import keep_in_order_by_shuffles, verified_edges
-from pipeline.shuffle import parquet_files, shuffle
-from stages import near_dedup
-from stages.exact_dedup import add_content_hash
-from stages.per_file import NearDedupSettings, band_rows
+from codecorpus.pipeline.ray_runtime import tune_ray_data, worker_env
+from codecorpus.pipeline.config import RayConfig
+from codecorpus.pipeline.dedup import keep_in_order_by_shuffles, verified_edges
+from codecorpus.pipeline.shuffle import parquet_files, shuffle
+from codecorpus.stages import near_dedup
+from codecorpus.stages.exact_dedup import add_content_hash
+from codecorpus.stages.per_file import NearDedupSettings, band_rows
 
 DOC_BYTES = 4096
 

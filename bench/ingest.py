@@ -25,10 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from stages.read_archive import read_archive
-from stages.read_codeparrot import read_parquet_row_group, row_groups
-from stages.read_pile import read_pile_file
-from stages.read_scraped import list_files, list_repositories, read_files
+from codecorpus.stages.read_archive import read_archive
+from codecorpus.stages.read_codeparrot import read_parquet_row_group, row_groups
+from codecorpus.stages.read_pile import read_pile_file
+from codecorpus.stages.read_scraped import list_files, list_repositories, read_files
 
 CAP = 1_000_000
 

@@ -22,7 +22,7 @@ from pygments.lexers import ObjectiveCppLexer
 from pygments.token import Keyword, Name, Operator, String
 
 from bench.langid_data import TEST, VALIDATION, fetch, labelled
-from stages.langid import CODEGEEX_LANGUAGES, languages_of_content
+from codecorpus.stages.langid import CODEGEEX_LANGUAGES, languages_of_content
 
 # Tokens only C++ has (Pygments' Objective-C++ lexer: comments and strings are not code).
 CPP_ONLY = {"namespace", "template", "typename", "nullptr", "operator", "using", "virtual", "public", "private",

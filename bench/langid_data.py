@@ -29,9 +29,9 @@ from typing import Iterator
 
 import xxhash
 
-from pipeline.config import FiltersConfig
-from stages.filters import build_filters, first_reason
-from stages.langid import language_of_path
+from codecorpus.pipeline.config import FiltersConfig
+from codecorpus.stages.filters import build_filters, first_reason
+from codecorpus.stages.langid import language_of_path
 
 CACHE = Path.home() / ".cache" / "codecorpus-langid"
 KEEP = build_filters(FiltersConfig())

@@ -18,10 +18,10 @@ import pyarrow as pa
 import xxhash
 from datasketch import MinHash
 
-from stages.exact_dedup import add_content_hash
-from stages.near_dedup import lsh_params
-from stages.per_file import NearDedupSettings, band_rows
-from stages.records import RECORD_SCHEMA
+from codecorpus.stages.exact_dedup import add_content_hash
+from codecorpus.stages.near_dedup import lsh_params
+from codecorpus.stages.per_file import NearDedupSettings, band_rows
+from codecorpus.stages.records import RECORD_SCHEMA
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\x80-\U0010ffff]+|[^\sA-Za-z0-9_\x80-\U0010ffff]")
 

@@ -32,7 +32,7 @@ TRAIN_KEEP = re.compile(r"^model:|^step +(5|10|40)/|^trained to")
 
 
 def codecorpus(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", *args], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"codecorpus {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
     return proc.stdout
@@ -40,7 +40,7 @@ def codecorpus(*args: str) -> str:
 
 def killed_during_the_per_file_pass(out: Path, after_partitions: int = 60) -> None:
     """Start a build and kill -9 it once `after_partitions` partitions of the per-file pass are written."""
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", CONFIG, "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "codecorpus", "build", CONFIG, "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     partial = out / "stages" / "files.partial" / "kept"
     while proc.poll() is None:

@@ -28,7 +28,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from stages.secrets import find_secrets, redact, screen
+from codecorpus.stages.secrets import find_secrets, redact, screen
 
 CLEAN_SUFFIXES = (".py", ".c", ".js", ".cfg", ".toml", ".ini", ".json", ".yaml", ".yml", ".sh")
 B62 = string.ascii_letters + string.digits

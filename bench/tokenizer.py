@@ -20,10 +20,10 @@ import time
 
 from bench.langid_data import THROUGH_THIRD_SET, TRAIN, VALIDATION, fetch, labelled
 from bench.vs_datatrove import codegeex_files
-from stages.tag import tagged
-from tokenizer.bpe import PRE_TOKENIZERS, train_bpe
-from tokenizer.codegeex import codegeex_tokenizer
-from tokenizer.fast import fast_encoder
+from codecorpus.stages.tag import tagged
+from codecorpus.tokenizer.bpe import PRE_TOKENIZERS, train_bpe
+from codecorpus.tokenizer.codegeex import codegeex_tokenizer
+from codecorpus.tokenizer.fast import fast_encoder
 
 
 def balanced_sample(pool: dict[str, list[str]], limit_bytes: int) -> list[str]:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import parse_toml
-from stages.pack import pack_rows, shard_schema, write_shard
-from tokenizer.bpe import EOD_TOKEN, train_bpe
-from trainer.config import TrainConfig
-from trainer.data import ShardSamples, make_dataset
+from codecorpus.pipeline.config import parse_toml
+from codecorpus.stages.pack import pack_rows, shard_schema, write_shard
+from codecorpus.tokenizer.bpe import EOD_TOKEN, train_bpe
+from codecorpus.trainer.config import TrainConfig
+from codecorpus.trainer.data import ShardSamples, make_dataset
 
 
 VOCAB = 52_224  # the model is sized as for the demo's shards (ids come from a smaller BPE, all < VOCAB)
@@ -69,7 +69,7 @@ def main() -> None:
         print(f"input pipeline: {n * batch / seconds:,.0f} samples/s of {cfg.model.seq_length + 1} ids "
               f"({n * batch / seconds / samples.windows_per_row:,.0f} rows/s of 2,049 ids), {input_tokens:,.0f} tokens/s")
 
-        from trainer.train import train
+        from codecorpus.trainer.train import train
         lines: list[str] = []
         overrides = {"steps": args.steps, "log_every": 1, "out_dir": str(root / "ckpt"), "resume": False}
         train(cfg, str(root), overrides=overrides, echo=lines.append)

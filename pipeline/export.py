@@ -1,7 +1,7 @@
 """`codecorpus export RUN --format mindrecord`: the shards in mindformers' pretraining schema.
 
-mindformers reads MindRecord files with one int32 column `input_ids` of length seq_length + 1
-(SPEC §7). Rows are streamed shard by shard, in the manifest's order, so memory stays flat.
+mindformers reads MindRecord files with one int32 column `input_ids` of length seq_length + 1.
+Rows are streamed shard by shard, in the manifest's order, so memory stays flat.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.errors import BuildError
+from codecorpus.pipeline.errors import BuildError
 
 ROWS_PER_WRITE = 1024
 

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray.data
 
-from stages.records import RECORD_SCHEMA, kept_only
-from stages.summary import combine, summarize
+from codecorpus.stages.records import RECORD_SCHEMA, kept_only
+from codecorpus.stages.summary import combine, summarize
 
 SUMMARY_KEY = "codecorpus.summary"
 ROWS_PER_ROW_GROUP = 1024          # rows buffered before a row group is written ...

@@ -11,7 +11,7 @@ import json
 
 import xxhash
 
-from stages import read_scraped, sources
+from codecorpus.stages import read_scraped, sources
 
 def plan_inputs(cfg) -> tuple[list[dict], str]:
     """([{part, payload}], input fingerprint) for a BuildConfig."""

@@ -13,6 +13,7 @@
       work/                intermediate results (near-dedup verified edges), with their fingerprints
 
 A stage's output appears only when complete: it is written under a temporary name and renamed.
+The stage and step names below are the one place the engine and the inspection tools take them from.
 """
 from __future__ import annotations
 
@@ -25,8 +26,20 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from codecorpus.errors import CodecorpusError
 
-class RunDirError(RuntimeError):
+
+FILES = "files"                    # the per-file pass's output: kept/ (records with text), rejects/, bands/, signatures/
+PER_FILE_STEP = "01-04_per_file"   # the step that makes it (the books of stages 01_ingest … 04_clean)
+PER_FILE_STAGES = ("01_ingest", "02_language", "03_filter", "04_clean")
+SHUFFLE_STAGES = ("05_exact_dedup", "06_near_dedup", "08_tokenize")   # their records are keys, without text
+STAGES = (*PER_FILE_STAGES, *SHUFFLE_STAGES)                            # the stages that drop or quarantine files
+CLUSTERS = "06_near_dedup.clusters"  # removed near duplicates and the kept file each one duplicates
+RUN_ENTRIES = {"stages", "tokenizer", "work", "shards", "export", "build.log", "stats.json", "manifest.json", "state.json",
+               ".lock"}                # what a run folder holds (README: "What a run folder holds")
+
+
+class RunDirError(CodecorpusError, RuntimeError):
     """The run directory cannot be used; the message says why."""
 
 
@@ -57,8 +70,24 @@ class RunDir:
     def stage_dir(self, name: str) -> Path:
         return self.stages / name
 
+    def files(self, part: str) -> Path:
+        """A part of the per-file pass's output: `kept`, `rejects`, `bands` or `signatures`."""
+        return self.stages / FILES / part
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
     def prepare(self) -> None:
-        """Create the folder and prove it is writable before any work starts."""
+        """Create the folder and prove it is writable before any work starts. A folder that holds other
+        things than a run's is refused: a build never mixes its files with someone else's."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirError(f"output folder {self.root} is a file, not a folder; choose another --out")
+        if self.root.is_dir() and not self.is_run():
+            foreign = sorted(n for n in os.listdir(self.root) if n not in RUN_ENTRIES and not n.startswith(".write-test-"))
+            if foreign:
+                raise RunDirError(f"output folder {self.root} is not empty and not a codecorpus run (it holds "
+                                  f"{', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); choose another --out")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-"):
@@ -135,4 +164,4 @@ class RunDir:
             yield
 
     def is_run(self) -> bool:
-        return self.stats_path.is_file() or self.manifest_path.is_file()
+        return self.stats_path.is_file() or self.manifest_path.is_file() or self.state_path.is_file()

@@ -1,7 +1,7 @@
 """Read a run's Arrow IPC shards as a Ray Dataset (Ray Data has no Arrow IPC stream reader of its own).
 
     import ray
-    from pipeline.shards import read_shards
+    from codecorpus.pipeline.shards import read_shards
     ds = read_shards("runs/demo")          # one tensor column, input_ids: rows of seq_length + 1 ids
     for batch in ds.iter_batches(batch_size=8, batch_format="numpy"): ...
 

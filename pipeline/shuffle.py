@@ -115,7 +115,7 @@ def write_reduced(*tables: pa.Table, partition: int, out_dir: str, fn: Callable,
                   **groups: pa.Table) -> dict | None:
     """A reducer that writes `fn`'s result for its partition as `out_dir/p-PPPPP.parquet`, the stage's
     summary (stages.summary) in the footer, and returns that summary."""
-    from pipeline.partitions import read_summary, write_partition
+    from codecorpus.pipeline.partitions import read_summary, write_partition
 
     result = fn(*tables, **groups, **(fn_kwargs or {}))
     if result.num_rows == 0:

@@ -11,17 +11,23 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import ray
 
-from pipeline.dedup import identity, load_ids
-from pipeline.shuffle import parquet_files, shuffle
-from stages import pack as packing, tag
-from tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
-from tokenizer.codegeex import codegeex_tokenizer
-from tokenizer.fast import fast_encoder
+from codecorpus.pipeline.config import PackingConfig, TokenizerConfig
+from codecorpus.pipeline.execute import StageRunner
+from codecorpus.pipeline.rundir import RunDir
+from codecorpus.pipeline.shuffle import parquet_files, shuffle
+from codecorpus.stages import pack as packing, tag
+from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
+from codecorpus.tokenizer.codegeex import codegeex_tokenizer
+from codecorpus.tokenizer.fast import fast_encoder
 
 
 def sample_fractions(bytes_by_language: dict[str, int], sample_bytes: int, max_share: float) -> dict[str, float]:
@@ -45,47 +51,41 @@ def _sample_keys(batch: pa.Table, fractions: dict[str, float], seed: int) -> pa.
 @ray.remote
 def _sample_of(path: str, orders: dict[str, int]) -> pa.Table:
     """The sampled files of one file of the per-file pass: their sample order and tagged text."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     batch = pq.read_table(path, columns=["id", "language", "text"])
     batch = batch.filter(pc.is_in(batch.column("id"), value_set=pa.array(list(orders), pa.string())))
     return pa.table({"sample_order": pa.array([orders[i] for i in batch.column("id").to_pylist()], pa.int64()),
                      "text": pa.array(tag.tagged_texts(batch), pa.large_string())})
 
 
-def train_tokenizer(build) -> None:
-    from pipeline.build import FILES
-    tcfg = build.cfg.tokenizer
-    path = build.run.tokenizer_path
+def train_tokenizer(run: RunDir, tcfg: TokenizerConfig, seed: int, kept_by_language: dict[str, dict],
+                    echo: Callable[[str], None]) -> None:
+    """The run's tokenizer: CodeGeeX's from its files, or a BPE trained on a language-balanced sample
+    (by a seeded hash of the id) of the files that survived dedup, `kept_by_language` being their books."""
+    path = run.tokenizer_path
     if tcfg.kind == "codegeex":
         tok = codegeex_tokenizer(Path(tcfg.vocab_file).expanduser(), Path(tcfg.merges_file).expanduser())
         _save(tok, path)
-        build.echo(f"  {'tokenizer':<15} CodeGeeX's {tok.get_vocab_size():,} ids from {tcfg.vocab_file} and {tcfg.merges_file}")
+        echo(f"  {'tokenizer':<15} CodeGeeX's {tok.get_vocab_size():,} ids from {tcfg.vocab_file} and {tcfg.merges_file}")
         return
-    kept = build.books["07_tag"]["kept_by_language"]
+    kept = kept_by_language
     fractions = sample_fractions({k: v["bytes"] for k, v in kept.items()}, tcfg.sample_bytes, tcfg.max_language_share)
-    seed = build.cfg.packing.seed
-    survivors = [str(f) for f in parquet_files(build.run.stage_dir("06_near_dedup"))]
+    survivors = [str(f) for f in parquet_files(run.stage_dir("06_near_dedup"))]
     chosen = pa.concat_tables(ray.get([_chosen.remote(f, fractions, seed) for f in survivors]))
     orders = dict(zip(chosen.column("id").to_pylist(), chosen.column("sample_order").to_pylist()))
     # the sample (at most tokenizer.sample_bytes) in its seeded order
-    sample = pa.concat_tables(ray.get([_sample_of.remote(str(f), orders) for f in parquet_files(build.run.stage_dir(FILES) / "kept")]))
+    sample = pa.concat_tables(ray.get([_sample_of.remote(str(f), orders) for f in parquet_files(run.files("kept"))]))
     sample = sample.sort_by("sample_order")
     t0 = time.time()
     tok = train_bpe(iter(sample.column("text").to_pylist()), vocab_size=tcfg.vocab_size, min_frequency=tcfg.min_frequency,
                     pre_tokenizer=tcfg.pre_tokenizer)
     _save(tok, path)
     sampled = sum(fractions[k] * v["bytes"] for k, v in kept.items())
-    build.echo(f"  {'tokenizer':<15} {tok.get_vocab_size():,} ids trained on a {sampled / 1e6:,.1f} MB language-balanced sample "
+    echo(f"  {'tokenizer':<15} {tok.get_vocab_size():,} ids trained on a {sampled / 1e6:,.1f} MB language-balanced sample "
                f"({time.time() - t0:.1f}s)")
 
 
 @ray.remote
 def _chosen(path: str, fractions: dict[str, float], seed: int) -> pa.Table:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     keys = pq.read_table(path, columns=["id", "language", "status"])
     return _sample_keys(keys.filter(pc.equal(keys.column("status"), "kept")), fractions, seed)
 
@@ -96,34 +96,35 @@ def _save(tok, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def uses_join(build) -> bool:
-    """Whether the files that survived dedup are found by a Ray join (large corpora) rather than by
-    each task holding the removed ids."""
-    near = build.cfg.dedup.near
-    removed = build.books["04_clean"]["kept"] - build.books["06_near_dedup"]["kept"]
-    return near.enabled and (near.components == "distributed" or (near.components == "auto" and removed > near.local_max_edges))
+REMOVED_IDS_PER_TASK = 2_000_000   # up to this many removed files, each tokenize task holds their ids
 
 
-def tokenize(build) -> None:
-    """The files that survived dedup, tagged and encoded. Small corpora: each task holds the removed
-    ids and maps the per-file pass's files (resumable partition by partition); large ones: a shuffle
-    of the files and the survivors' ids by id."""
-    from pipeline.build import FILES
-    kwargs = {"tokenizer_path": str(build.run.tokenizer_path)}
-    if uses_join(build):
-        build.shuffle_stage("08_tokenize", {"files": parquet_files(build.run.stage_dir(FILES) / "kept"),
-                                            "survivors": parquet_files(build.run.stage_dir("06_near_dedup"))}, "id",
-                            functools.partial(_tokenize_joined, **kwargs), columns={"survivors": ["id", "status"]})
-        return
-    removed = [str(build.run.stage_dir(s)) for s in ("05_exact_dedup", "06_near_dedup")]
-    build.map_stage("08_tokenize", build.run.stage_dir(FILES) / "kept", _tokenize_survivors, {**kwargs, "removed_dirs": removed})
+def survivors_by_shuffle(removed: int, components: str) -> bool:
+    """Whether tokenize finds the files that survived dedup by a shuffle of the files and the dedup
+    stages' records by id rather than by each task holding the removed ids: above REMOVED_IDS_PER_TASK
+    removed files, or when near dedup was told to take its large-graph path (`components =
+    "distributed"`: the whole build then runs as it would on a large corpus)."""
+    return removed > REMOVED_IDS_PER_TASK or components == "distributed"
+
+
+def tokenize(runner: StageRunner, fingerprint: str, by_shuffle: bool) -> dict:
+    """The files that survived dedup, tagged and encoded; returns the books of 08_tokenize. Each task
+    holds the removed ids and maps the per-file pass's files (resumable partition by partition), or,
+    `by_shuffle`, the files and the survivors' ids meet in a shuffle by id."""
+    run = runner.run
+    kwargs = {"tokenizer_path": str(run.tokenizer_path)}
+    if by_shuffle:
+        return runner.shuffle_stage("08_tokenize", {"files": parquet_files(run.files("kept")),
+                                                    "survivors": parquet_files(run.stage_dir("06_near_dedup"))}, "id",
+                                    functools.partial(_tokenize_joined, **kwargs), columns={"survivors": ["id", "status"]})
+    removed = [str(run.stage_dir(s)) for s in ("05_exact_dedup", "06_near_dedup")]
+    return runner.map_stage("08_tokenize", fingerprint, run.files("kept"), _tokenize_survivors,
+                            {**kwargs, "removed_dirs": removed})
 
 
 def _tokenize_joined(files: pa.Table, survivors: pa.Table, tokenizer_path: str) -> pa.Table:
-    import pyarrow.compute as pc
-
     kept = survivors.filter(pc.equal(survivors.column("status"), "kept")).column("id").combine_chunks()
-    return _tokenize(files.filter(pc.is_in(files.column("id"), value_set=kept)), tokenizer_path)
+    return encode_records(files.filter(pc.is_in(files.column("id"), value_set=kept)), tokenizer_path)
 
 
 @functools.lru_cache(maxsize=4)
@@ -137,11 +138,12 @@ def _encoder(path: str, _identity: tuple):
 def _tokenize_survivors(batch: pa.Table, tokenizer_path: str, removed_dirs: list[str]) -> pa.Table:
     removed = [load_ids(d, identity(d)) for d in removed_dirs]
     keep = pa.array([not any(i in r for r in removed) for i in batch.column("id").to_pylist()], pa.bool_())
-    return _tokenize(batch.filter(keep), tokenizer_path)
+    return encode_records(batch.filter(keep), tokenizer_path)
 
 
-def _tokenize(batch: pa.Table, tokenizer_path: str) -> pa.Table:
-    """The records with their tagged text replaced by its ids (EOD appended)."""
+def encode_records(batch: pa.Table, tokenizer_path: str) -> pa.Table:
+    """The records with their tagged text replaced by its ids (EOD appended): what tokenize writes,
+    encoded through tokenizer.fast (tiktoken) where the tokenizer allows it."""
     encode, eod = _encoder(tokenizer_path, identity(tokenizer_path))
     ids = [encode(t) + [eod] for t in tag.tagged_texts(batch)]
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
@@ -151,38 +153,49 @@ def _tokenize(batch: pa.Table, tokenizer_path: str) -> pa.Table:
     return out.append_column("tokens", tokens).append_column("num_tokens", pa.array(lengths, pa.int64()))
 
 
-def pack(build) -> None:
+def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int, echo: Callable[[str], None]) -> list[dict]:
     """Files spread over pack groups by a seeded hash of their id (a shuffle by group), each group
-    packed into one shard in its seeded order."""
-    pcfg = build.cfg.packing
+    packed into one shard of about `target_bytes` in its seeded order. Returns the shards' entries."""
     row_length = pcfg.seq_length + 1
-    tok = load_tokenizer(build.run.tokenizer_path)
+    tok = load_tokenizer(run.tokenizer_path)
     vocab_size, eod_id = tok.get_vocab_size(), tok.token_to_id(EOD_TOKEN)
     bytes_per_id = 2 if vocab_size <= 65_536 else 4
-    total_tokens = build.books["08_tokenize"]["tokens"]
-    num_groups = max(1, math.ceil(total_tokens * bytes_per_id / build.cfg.shards.target_bytes))
-    tmp = build.run.temp_for(build.run.shards)
+    num_groups = max(1, math.ceil(total_tokens * bytes_per_id / target_bytes))
+    tmp = run.temp_for(run.shards)
     tmp.mkdir(parents=True)
-    entries = shuffle({"tokens": parquet_files(build.run.stage_dir("08_tokenize"))}, "pack_group", num_groups,
-                      build.run.root / "work" / "shuffle", _pack_group,
+    entries = shuffle({"tokens": parquet_files(run.stage_dir("08_tokenize"))}, "pack_group", num_groups,
+                      run.work / "shuffle", _pack_group,
                       dict(out_dir=str(tmp), row_length=row_length, vocab_size=vocab_size, eod_id=eod_id, pack=pcfg.pack,
                            stride=pcfg.stride),
                       columns={"tokens": ["id", "source", "language", "tokens", "num_tokens", "status"]},
                       transform={"tokens": (_pack_keys, dict(seed=pcfg.seed, num_groups=num_groups))})
-    build.run.publish(tmp, build.run.shards)
+    run.publish(tmp, run.shards)
     shards = sorted(({**e, "tokens_by_language": json.loads(e["tokens_by_language"]),
                       "tokens_by_source": json.loads(e["tokens_by_source"])} for t in entries if t is not None
                      for e in t.to_pylist()), key=lambda e: e["shard"])
-    build.echo(f"  {'pack':<15} {sum(s['rows'] for s in shards):,} rows of {row_length:,} ids in {len(shards)} shard(s)")
-    build.shards = shards
+    echo(f"  {'pack':<15} {sum(s['rows'] for s in shards):,} rows of {row_length:,} ids in {len(shards)} shard(s)")
+    return shards
 
 
 def _pack_keys(tokens: pa.Table, seed: int, num_groups: int) -> pa.Table:
-    import pyarrow.compute as pc
-
     tokens = tokens.filter(pc.equal(tokens.column("status"), "kept")).drop_columns(["status"])
     return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups)
 
 
 def _pack_group(group: pa.Table, partition: int, **kwargs) -> pa.Table | None:
     return packing.pack_group(group, **kwargs) if group.num_rows else None
+
+
+# What a task needs loaded is cached per worker process, keyed by the file's identity so that a new
+# build's file is never mistaken for an old one.
+@functools.lru_cache(maxsize=4)
+def load_ids(path: str, _identity: tuple, removed: bool = True) -> frozenset:
+    """The ids in a folder of Parquet files (`removed`: only those a stage did not keep, when it has a status)."""
+    ds = pads.dataset(path, format="parquet")
+    flt = pc.field("status") != "kept" if removed and "status" in ds.schema.names else None
+    return frozenset(ds.to_table(columns=["id"], filter=flt).column("id").to_pylist())
+
+
+def identity(path: str) -> tuple:
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

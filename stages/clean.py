@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from stages.decontaminate import Decontaminator
-from stages.records import mark
-from stages.secrets import redact, screen
+from codecorpus.stages.decontaminate import Decontaminator
+from codecorpus.stages.records import mark
+from codecorpus.stages.secrets import redact, screen
 
 
 def clean_batch(batch: pa.Table, redact_secrets: bool = True, max_secret_fraction: float = 0.5,

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from stages.groups import sorted_runs
-from stages.records import mark
+from codecorpus.stages.groups import sorted_runs
+from codecorpus.stages.records import mark
 
 _WHITESPACE = re.compile(r"\s+")
 # Python's whitespace (str.isspace), in RE2 syntax: the same runs as `_WHITESPACE` finds

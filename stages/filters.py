@@ -1,4 +1,4 @@
-"""Quality filters of CodeGeeX / CodeParrot-clean / StarCoder (SPEC §4), every threshold configurable.
+"""Quality filters of CodeGeeX / CodeParrot-clean / StarCoder, every threshold configurable.
 
 Each filter is a small class whose `reason` returns why a file is dropped, or None to keep it. It
 reads a file's `Figures` — byte size, longest and mean line (lines as `str.splitlines` cuts them),
@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.license import LicensePolicy
-from stages.records import mark
+from codecorpus.stages.license import LicensePolicy
+from codecorpus.stages.records import mark
 
 # str.splitlines' line boundaries, in RE2 syntax
 _LINE_BREAK = r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x{85}\x{2028}\x{2029}]"

@@ -1,6 +1,6 @@
 """Programming language of a file: from its path when it has one, else from its content.
 
-Covers CodeGeeX-13B's 23 languages and the others of its tag scheme (SPEC §3). With a path: the
+Covers CodeGeeX-13B's 23 languages and the others of its tag scheme (CodeGeeX paper, arXiv 2303.17568). With a path: the
 extension or file name; a `.h` header is decided between C, C++ and Objective-C from its content.
 Without one (the Pile's GitHub documents) or with an extensionless name: the shebang, then an
 Emacs/Vim modeline, then — for path-less files — the content model (stages.langid_model: a linear
@@ -16,10 +16,10 @@ from pathlib import PurePosixPath
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages import langid_model
-from stages.records import mark
+from codecorpus.stages import langid_model
+from codecorpus.stages.records import mark
 
-# CodeGeeX-13B's languages, in the order of their share of its corpus (SPEC §3).
+# CodeGeeX-13B's languages, in the order of their share of its corpus (arXiv 2303.17568).
 CODEGEEX_LANGUAGES = (
     "C++", "Python", "Java", "JavaScript", "C", "Go", "HTML", "Shell", "PHP", "CSS",
     "TypeScript", "SQL", "TeX", "Rust", "Objective-C", "Scala", "Kotlin", "Pascal", "Fortran",

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 from scipy import sparse
 
-from stages.minhash import _mix, _token_hashes, _utf8
+from codecorpus.stages.minhash import _mix, _token_hashes, _utf8
 
 MODEL_PATH = Path(__file__).with_name("langid_model.npz")
 HEAD_BYTES = 1536      # the features read a file's first HEAD_BYTES characters…

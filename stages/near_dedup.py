@@ -1,9 +1,10 @@
-"""MinHash + LSH near-deduplication (BigCode's recipe for code, SPEC §5), without chains.
+"""MinHash + LSH near-deduplication (BigCode's recipe for code: 5-gram shingles, 256 permutations,
+threshold 0.7), without chains.
 
 Shingles are n-grams of code tokens (identifiers, numbers, operators and punctuation all kept:
 code's structure matters). Each file's MinHash signature (stages.minhash, computed in the per-file
-pass) is cut into `bands` × `rows` (datasketch's optimal parameters for the threshold) and each
-band is hashed to a bucket key. Files sharing a bucket are candidates — only candidates: LSH lets
+pass) is cut into `bands` × `rows` (those that minimise the false positive and negative rates at
+the threshold, `lsh_params`) and each band is hashed to a bucket key. Files sharing a bucket are candidates — only candidates: LSH lets
 through pairs well below the threshold, and connected components of candidates chain A~B~C, so a
 file would go because it resembles a file that resembles another. Here:
 
@@ -19,14 +20,16 @@ file would go because it resembles a file that resembles another. Here:
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasketch.lsh import _optimal_param
+from scipy.integrate import quad
 
-from stages.components import labels_of, record_ids
-from stages.groups import sorted_runs
-from stages.minhash import jaccard
+from codecorpus.stages.components import labels_of, record_ids
+from codecorpus.stages.groups import sorted_runs
+from codecorpus.stages.minhash import jaccard
 
 PAIR_SCHEMA = pa.schema([("id", pa.string()), ("rank_key", pa.string()), ("other_id", pa.string()), ("other_rank_key", pa.string())])
 EDGE_SCHEMA = PAIR_SCHEMA.append(pa.field("similarity", pa.float64()))
@@ -34,9 +37,24 @@ REMOVED = pa.schema([("id", pa.string()), ("survivor_id", pa.string()), ("cluste
                      ("similarity", pa.float64())])
 
 
-def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) minimising the weighted false positive and negative rates (datasketch's rule)."""
-    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+@functools.lru_cache(maxsize=16)
+def lsh_params(threshold: float, num_perm: int, false_positive_weight: float = 0.5,
+               false_negative_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows), bands × rows ≤ num_perm, minimising the weighted sum of the false positive rate
+    (the chance that a pair of Jaccard s < threshold shares a bucket, 1 − (1 − s^r)^b, integrated over
+    s in [0, threshold]) and the false negative rate (the chance that a pair above it shares none,
+    integrated over [threshold, 1]): the rule of Leskovec et al.'s Mining of Massive Datasets ch. 3,
+    as datasketch's MinHashLSH applies it (tests check that both choose alike). The first (b, r) in
+    order reaching the minimum wins."""
+    best, choice = float("inf"), (0, 0)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = quad(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)[0]
+            fn = quad(lambda s: 1 - (1 - (1 - s ** float(r)) ** float(b)), threshold, 1.0)[0]
+            error = fp * false_positive_weight + fn * false_negative_weight
+            if error < best:
+                best, choice = error, (b, r)
+    return choice
 
 
 def without_exact_copies(buckets: pa.Table) -> pa.Table:

@@ -1,11 +1,11 @@
-"""Tokenize, pack and write Arrow shards (SPEC §7).
+"""Pack token ids into rows and write them as Arrow shards (CodeGeeX: 2,048-token rows, EOD between files).
 
-Files get one EOD after their last token and are packed back to back into rows of seq_length + 1
-ids (inputs and labels shifted by one); a long file continues into the next row. Files are spread
-over pack groups by a seeded hash of their id and ordered inside a group by another, so the shards
-are the same bytes whatever the number of workers or blocks. Each group's last row is the only
-one padded (with EOD). A shard is an Arrow IPC stream with one column, `input_ids`, a fixed-size
-list of uint16 (int32 when the vocabulary exceeds 65,536 ids).
+Files (their ids, EOD appended, made by codecorpus.pipeline.tokens) are packed back to back into
+rows of seq_length + 1 ids (inputs and labels shifted by one); a long file continues into the next
+row. Files are spread over pack groups by a seeded hash of their id and ordered inside a group by
+another, so the shards are the same bytes whatever the number of workers or blocks. Each group's
+last row is the only one padded (with EOD). A shard is an Arrow IPC stream with one column,
+`input_ids`, a fixed-size list of uint16 (int32 when the vocabulary exceeds 65,536 ids).
 """
 from __future__ import annotations
 
@@ -18,10 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-TOKENS_SCHEMA = pa.schema([
-    ("id", pa.string()), ("source", pa.string()), ("language", pa.string()),
-    ("tokens", pa.large_list(pa.int32())), ("num_tokens", pa.int64()),
-])
 ROWS_PER_BATCH = 1024
 
 
@@ -31,17 +27,6 @@ def token_dtype(vocab_size: int) -> pa.DataType:
 
 def shard_schema(row_length: int, vocab_size: int) -> pa.Schema:
     return pa.schema([("input_ids", pa.list_(token_dtype(vocab_size), row_length))])
-
-
-def encode_batch(batch: pa.Table, tokenizer, eod_id: int) -> pa.Table:
-    """Token ids of each file's (tagged) text, with EOD appended."""
-    encodings = tokenizer.encode_batch(batch.column("text").to_pylist(), add_special_tokens=False)
-    tokens = [e.ids + [eod_id] for e in encodings]
-    return pa.table({
-        "id": batch.column("id"), "source": batch.column("source"), "language": batch.column("language"),
-        "tokens": pa.array(tokens, pa.large_list(pa.int32())),
-        "num_tokens": pa.array([len(t) for t in tokens], pa.int64()),
-    }, schema=TOKENS_SCHEMA)
 
 
 def seeded_hash(seed: int, key: str) -> int:

@@ -14,12 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages import clean, filters, langid, minhash, tag
-from stages.decontaminate import Decontaminator
-from stages.exact_dedup import add_content_hash
-from stages.license import LicensePolicy
-from stages.records import KEPT, RECORD_SCHEMA
-from stages.summary import summarize
+from codecorpus.stages import clean, filters, langid, minhash, tag
+from codecorpus.stages.decontaminate import Decontaminator
+from codecorpus.stages.exact_dedup import add_content_hash
+from codecorpus.stages.license import LicensePolicy
+from codecorpus.stages.records import KEPT, RECORD_SCHEMA
+from codecorpus.stages.summary import summarize
 
 PASS_STAGES = ("01_ingest", "02_language", "03_filter", "04_clean")
 KEPT_SCHEMA = RECORD_SCHEMA.append(pa.field("content_hash", pa.string()))

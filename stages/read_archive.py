@@ -20,10 +20,10 @@ from typing import IO, Iterator
 
 import pyarrow as pa
 
-from stages.decode import decode_text
-from stages.license import is_license_file, repository_license
-from stages.read_scraped import BINARY_SNIFF_BYTES, skipped_by_path
-from stages.records import DROPPED, QUARANTINED, new_record, records_table
+from codecorpus.stages.decode import decode_text
+from codecorpus.stages.license import is_license_file, repository_license
+from codecorpus.stages.read_scraped import BINARY_SNIFF_BYTES, skipped_by_path
+from codecorpus.stages.records import DROPPED, QUARANTINED, new_record, records_table
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 BATCH_ROWS = 256
@@ -102,7 +102,9 @@ def _read_member(rel: str, kind: str, size: int, stream: IO[bytes] | None, max_b
     return (QUARANTINED if reason else "kept"), reason, text, len(data)
 
 
-def read_archive(source: str, path: str, priority: int, max_file_bytes: int) -> Iterator[pa.Table]:
+def read_archive(source: str, path: str, priority: int, max_file_bytes: int, origin: str = "") -> Iterator[pa.Table]:
+    """Records of an archive's members, in archive order; a member's id holds the archive's `origin`
+    and the member's ordinal (an archive may hold one name twice)."""
     repo = repo_name(path)
     prefix, license = scan(path)
     rows: list[dict] = []
@@ -111,17 +113,18 @@ def read_archive(source: str, path: str, priority: int, max_file_bytes: int) -> 
         for name, kind, size, stream in _members(path):
             seen += 1
             if _unsafe(name):
-                rows.append(new_record(source, repo, name, priority, license=license, status=QUARANTINED, reason="unsafe_member_path"))
+                rows.append(new_record(source, repo, name, priority, license=license, origin=origin, row=seen,
+                                       status=QUARANTINED, reason="unsafe_member_path"))
             else:
                 rel = name[len(prefix):] if prefix and name.startswith(prefix) else name
                 status, reason, text, nbytes = _read_member(rel, kind, size, stream, max_file_bytes)
                 rows.append(new_record(source, repo, rel, priority, text=text, size=nbytes, license=license,
-                                       status=status, reason=reason))
+                                       origin=origin, row=seen, status=status, reason=reason))
             if len(rows) >= BATCH_ROWS:
                 yield records_table(rows)
                 rows = []
     except _ERRORS as exc:
-        rows.append(new_record(source, repo, None, priority, id_key=f"damaged-after:{seen}", status=QUARANTINED,
+        rows.append(new_record(source, repo, None, priority, id_key=f"damaged-after:{seen}", origin=origin, status=QUARANTINED,
                                reason=f"corrupt_archive:{type(exc).__name__}"))
     if rows:
         yield records_table(rows)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import xxhash
 
-from stages.decode import decode_text
-from stages.license import is_license_file, repository_license
-from stages.records import DROPPED, QUARANTINED, new_record, records_table
+from codecorpus.stages.decode import decode_text
+from codecorpus.stages.license import is_license_file, repository_license
+from codecorpus.stages.records import DROPPED, QUARANTINED, new_record, records_table
 
 VENDORED_DIRS = frozenset({"node_modules", "vendor", "third_party", "bower_components"})
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -27,17 +27,19 @@ BINARY_SNIFF_BYTES = 8192
 
 
 def list_repositories(source: str, roots: list[str], priority: int, max_file_bytes: int,
-                      exclude: list[str] = (), layout: str = "repo") -> list[dict]:
+                      exclude: list[str] = (), layout: str = "repo", origins: list[str] | None = None) -> list[dict]:
     """One row per repository folder (and one for the loose files of each root). `layout`: "repo" —
     each top-level folder is a repository (`repo/`, `owner__repo/`); "owner/repo" — each folder one
-    level down is a repository named `owner/repo` (loose files of an owner folder form `owner`)."""
+    level down is a repository named `owner/repo` (loose files of an owner folder form `owner`).
+    `origins`: each root's name in its records' ids (default: the root's own name)."""
     repos = []
     base = dict(source=source, priority=priority, max_file_bytes=max_file_bytes, exclude=list(exclude))
 
     def add(name: str, folder: str, top_level_only: bool) -> None:
-        repos.append(dict(base, repo=name, repo_root=folder, top_level_only=top_level_only, license=folder_license(folder)))
+        repos.append(dict(base, repo=name, repo_root=folder, top_level_only=top_level_only, license=folder_license(folder),
+                          origin=origin))
 
-    for root in roots:
+    for root, origin in zip(roots, origins or [Path(r).name for r in roots]):
         add(Path(root).name, str(root), True)
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
             if not entry.is_dir(follow_symlinks=False):
@@ -93,7 +95,7 @@ def list_files(repo: dict) -> list[dict]:
         rows.append(dict(
             source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path,
             path=os.path.relpath(abs_path, repo["repo_root"]), priority=repo["priority"],
-            max_file_bytes=repo["max_file_bytes"], fingerprint=fp, license=repo.get("license"),
+            max_file_bytes=repo["max_file_bytes"], fingerprint=fp, license=repo.get("license"), origin=repo.get("origin", ""),
             excluded=_excluded(repo["repo"], os.path.relpath(abs_path, repo["repo_root"]), repo["exclude"]),
         ))
     return rows
@@ -162,5 +164,5 @@ def read_files(listing: pa.Table) -> pa.Table:
         else:
             status, reason, text, size = read_one(row["abs_path"], row["path"], row["repo_root"], row["max_file_bytes"])
         rows.append(new_record(row["source"], row["repo"], row["path"], row["priority"], text=text, size=size,
-                               license=row.get("license"), status=status, reason=reason))
+                               license=row.get("license"), status=status, reason=reason, origin=row.get("origin", "")))
     return records_table(rows)

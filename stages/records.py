@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from stages.license import PERMISSIVE
+from codecorpus.stages.license import PERMISSIVE
 
 KEPT, DROPPED, QUARANTINED = "kept", "dropped", "quarantined"
 
 RECORD_SCHEMA = pa.schema([
-    ("id", pa.string()),          # stable: hash of source + repo + path
+    ("id", pa.string()),          # one per input record: hash of source, origin, repo, path (and row)
     ("source", pa.string()),
     ("repo", pa.string()),
     ("path", pa.string()),
@@ -34,18 +34,22 @@ RECORD_SCHEMA = pa.schema([
 ])
 
 
-def record_id(source: str, repo: str, path: str) -> str:
-    """Stable id: a hash of source + repository + path (or, for the Pile, of the file + line number)."""
-    return xxhash.xxh3_128_hexdigest(f"{source}\0{repo}\0{path}".encode())
+def record_id(source: str, repo: str, path: str, origin: str = "", row: int | None = None) -> str:
+    """The record's id, one per input record whatever the input holds: a hash of the source, the
+    record's `origin` (the input file or folder it was read from, relative to the source's paths, so
+    the same file present twice under two names gives two ids), repository, path and, where one file
+    holds many records (Parquet, JSON lines, the Pile), the row. The same input gives the same ids."""
+    return xxhash.xxh3_128_hexdigest(f"{source}\0{origin}\0{repo}\0{path}\0{'' if row is None else row}".encode())
 
 
 def new_record(source: str, repo: str | None, path: str | None, priority: int, *, text: str | None = None,
                size: int = 0, license: str | None = None, language: str | None = None, status: str = "kept",
-               reason: str | None = None, id_key: str | None = None) -> dict:
-    """One record as the readers produce it (the columns of later stages left empty).
-    `id_key` stands in for the path in the id and rank when there is no path (a Pile line)."""
+               reason: str | None = None, id_key: str | None = None, origin: str = "", row: int | None = None) -> dict:
+    """One record as the readers produce it (the columns of later stages left empty). `id_key` stands
+    in for the path in the id and rank when there is no path (a Pile line); `origin` and `row` make
+    the id unique per input record (record_id)."""
     key = path if id_key is None else id_key
-    return dict(id=record_id(source, repo or "", key or ""), source=source, repo=repo, path=path, license=license,
+    return dict(id=record_id(source, repo or "", key or "", origin, row), source=source, repo=repo, path=path, license=license,
                 language=language, text=text, size=size, rank_key=rank_key(priority, repo or "", key or "", license),
                 status=status, reason=reason)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages import secret_formats
+from codecorpus.stages import secret_formats
 
 KEY, PASSWORD, EMAIL, IP = "<KEY>", "<PASSWORD>", "<EMAIL>", "<IP_ADDRESS>"
 
@@ -66,7 +66,10 @@ _CHOSEN_PLACEHOLDER = re.compile(r"^(?:<.*>|\*+|\.+|x+|\{\w*\})$|\.\.\.|(?i:chan
 _KEY_VALUE_PAIR = re.compile(rf"(?i)[\"']({_SECRET_NAME})[\"']\s*(?:,|\bvalue\s*=|=>)\s*[\"']([^\"'\s]{{6,200}})[\"']")
 # key=value blobs: ADO.NET/ODBC connection strings (`…;Password=…;`) and JDBC/URL query parameters
 _CONNECTION_PASSWORD = re.compile(r"(?i)(?:(?<=[;\"'\s])|^|(?<=[?&]))(?:password|pwd|passwd)\s*=\s*([^;'\"\s&<>]+(?:&(?![A-Za-z_]\w*=)[^;'\"\s&<>]*)*)(?=[;&'\"\s]|$)")
-_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\",]{1,64}:)([^\s@/'\",:]{3,128})(@[\w.\-]+)")
+# scheme://[user]:password@host — the user may be empty (redis://:pw@host), the host a name, an
+# address or a bracketed IPv6 address
+_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\",]{0,64}:)([^\s@/'\",:]{3,128})(@(?:\[[0-9A-Fa-f:.]+\]|[\w.\-]+))")
+_URL_USERINFO_BEFORE = re.compile(r"[a-z][a-z0-9+.\-]{1,20}://[^\s/@'\",]{0,64}:?$")
 _EMAIL_TRIGGER = re.compile(r"@[A-Za-z0-9\-]+\.[A-Za-z]")
 _EMAIL = re.compile(r"\b[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@(?:[A-Za-z0-9\-]{1,63}\.)+[A-Za-z]{2,24}\b")
 _IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.")
@@ -107,6 +110,20 @@ def _connection_password(line: str, match: re.Match) -> bool:
         return False
     blob = ";" in line or "?" in line[:match.start()] or "&" in line[:match.start()]
     return blob and not _CHOSEN_PLACEHOLDER.search(value) and not _REFERENCE.search(value) and not _WEAK_SAMPLE.search(value)
+
+
+def _url_password(line: str, match: re.Match) -> bool:
+    """The password of a URL's user information is one by its place, whatever it looks like, unless it
+    is a placeholder, a reference (`${DB_PASS}`, `%(password)s`), a sample value (`pass`, `secret`) or
+    digits alone (`host:8080@…` is a port)."""
+    value = match.group(2)
+    return not value.isdigit() and (_looks_secret(value) or (
+        not _CHOSEN_PLACEHOLDER.search(value) and not _REFERENCE.search(value) and not _WEAK_SAMPLE.search(value)))
+
+
+def _email(line: str, match: re.Match) -> bool:
+    """An address, not the `password@host` or `user@host` of a URL (its host is not an e-mail domain)."""
+    return _URL_USERINFO_BEFORE.search(line, 0, match.start()) is None
 
 
 def screen(texts: list[str]) -> list[bool]:
@@ -186,7 +203,7 @@ def find_secrets(text: str, screened: bool | None = None) -> list[tuple[int, int
             elif any(p in text for p in prefixes):
                 scan(prefixes, pattern, group, kind, KEY)
     if "://" in text:
-        scan(("://",), _URL_PASSWORD, 2, "url_password", PASSWORD, lambda s, m: _looks_secret(m.group(2)))
+        scan(("://",), _URL_PASSWORD, 2, "url_password", PASSWORD, _url_password)
     trigger = _SECRET_TRIGGER if haystack is not None else re.compile("|".join(_SECRET_TRIGGER), re.I)
     named = _lines(text, trigger, haystack)      # the lines that name a secret, found once for the three forms
     scan(None, _ASSIGN_QUOTED, 4, "assigned_secret", PASSWORD,
@@ -199,7 +216,7 @@ def find_secrets(text: str, screened: bool | None = None) -> list[tuple[int, int
     if "pw" in lower or "passw" in lower:
         scan(("password", "pwd", "passwd") if haystack is not None else re.compile("password|pwd|passwd", re.I),
              _CONNECTION_PASSWORD, 1, "connection_string_password", PASSWORD, _connection_password, haystack)
-    scan(_EMAIL_TRIGGER, _EMAIL, 0, "email", EMAIL)
+    scan(_EMAIL_TRIGGER, _EMAIL, 0, "email", EMAIL, _email)
     scan(_IPV4_TRIGGER, _IPV4, 0, "ip_address", IP, _public_ip)
     scan(_IPV6_TRIGGER, _IPV6, 0, "ip_address", IP, lambda s, m: any(c.isdigit() for c in m.group(0)) and _public_ip(s, m))
     found.sort(key=lambda f: (f[0], -f[1]))

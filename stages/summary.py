@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.records import KEPT
+from codecorpus.stages.records import KEPT
 
 BOOK_KEYS = ["source", "language", "status", "reason"]
 # Histogram bins: sizes and maximum line lengths on a log2 scale, mean line lengths linear.

@@ -1,10 +1,10 @@
-"""CodeGeeX's language tag: a comment line naming the language goes before each file's code (SPEC §3)."""
+"""CodeGeeX's language tag: a comment line naming the language goes before each file's code (CodeGeeX's exact strings)."""
 from __future__ import annotations
 
 import pyarrow as pa
 import xxhash
 
-from stages.comments import comment_language
+from codecorpus.stages.comments import comment_language
 
 LANGUAGE_TAGS = {
     "C++": "// language: C++", "Python": "# language: Python", "Java": "// language: Java",

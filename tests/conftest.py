@@ -119,7 +119,7 @@ num_cpus = {cpus}
 """
 
 def codecorpus(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", *args], capture_output=True, text=True, timeout=900)
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -151,7 +151,7 @@ def codecorpus_in_a_terminal(*args: str, columns: int = 100) -> str:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR", "COLUMNS")}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "codecorpus", *args], stdin=slave, stdout=slave, stderr=slave,
                             env={**env, "TERM": "xterm-256color"}, close_fds=True)
     os.close(slave)
     chunks = []

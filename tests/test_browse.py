@@ -48,7 +48,47 @@ def test_show_filters(run):
     shown = " ".join(codecorpus("show", str(run), "--reason", "near_duplicate", "--limit", "1").stdout.split())
     assert "dropped at 06_near_dedup: near_duplicate" in shown
     bad = codecorpus("show", str(run), "--stage", "09_nothing", check=False)
-    assert bad.returncode == 2 and "not a stage" in bad.stderr
+    assert bad.returncode == 2 and "not one of 01_ingest" in bad.stderr
+    lower = lines(codecorpus("show", str(run), "--language", "python", "--limit", "5", "--json").stdout)
+    assert lower == lines(codecorpus("show", str(run), "--language", "Python", "--limit", "5", "--json").stdout)
+    typo = codecorpus("show", str(run), "--reason", "too-small", check=False)          # the allowed reasons: the run's own
+    assert typo.returncode == 2 and "too_small" in typo.stderr and "near_duplicate" in typo.stderr
+    typo = codecorpus("show", str(run), "--source", "scrapped", check=False)
+    assert typo.returncode == 2 and "not one of scraped" in typo.stderr
+
+
+def test_show_gives_the_same_files_in_the_same_order_every_time(run):
+    first = codecorpus("show", str(run), "--json", "--limit", "2").stdout
+    assert all(codecorpus("show", str(run), "--json", "--limit", "2").stdout == first for _ in range(6))
+    dropped = codecorpus("show", str(run), "--reason", "near_duplicate", "--json", "--limit", "3").stdout
+    assert all(codecorpus("show", str(run), "--reason", "near_duplicate", "--json", "--limit", "3").stdout == dropped
+               for _ in range(3))
+
+
+def test_serve_bins_similarity_as_stats_does_and_each_bar_opens_its_files(run):
+    """The similarity histogram on `serve`'s index is the stats' own (bins of 0.05, the last one
+    closed at 1.00), and a bin's bar lists exactly the near duplicates of that bin."""
+    histogram = json.loads((run / "stats.json").read_text())["stages"]["06_near_dedup"]["clusters"]["similarity_histogram"]
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "codecorpus", "serve", str(run), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                index = urllib.request.urlopen(base + "/", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        shown = {m.group(2): (int(m.group(3).replace(",", "")), m.group(1)) for m in re.finditer(
+            r"<a href='([^']*similarity=[^']*)'>(\d\.\d\d)–\d\.\d\d</a></td><td class=num>([\d,]+)</td>", index)}
+        assert {low: n for low, (n, _) in shown.items()} == histogram and "1.00–1.05" not in index
+        low, (n, link) = min(shown.items(), key=lambda kv: kv[1][0])
+        listing = urllib.request.urlopen(base + link.replace("&amp;", "&"), timeout=30).read().decode()
+        assert listing.count("<tr><td><a href='/file/") == n
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_a_files_journey(run):
@@ -88,7 +128,7 @@ def test_serve_in_headless_chromium(run, tmp_path):
         assert not os.environ.get("CI"), "CI installs Debian's chromium (.ci/run); it is missing"
         pytest.skip("chromium is not installed (apt-get install chromium)")
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", str(run), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "codecorpus", "serve", str(run), "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -4,11 +4,11 @@ import json
 import pytest
 
 from conftest import STDLIB, stdlib_files
-from stages.clean import clean_batch
-from stages.decontaminate import Decontaminator
-from stages.records import new_record, records_table
-from stages.secrets import redact
-from stages.summary import books_balance, merge, summarize
+from codecorpus.stages.clean import clean_batch
+from codecorpus.stages.decontaminate import Decontaminator
+from codecorpus.stages.records import new_record, records_table
+from codecorpus.stages.secrets import redact
+from codecorpus.stages.summary import books_balance, merge, summarize
 
 PLANTED = {
     "aws_access_key_id": ('AWS_ACCESS_KEY_ID = "AKIA2E0A8F3B244C9986"\n', "<KEY>"),
@@ -31,8 +31,8 @@ def test_every_provider_format_is_redacted_under_a_name_that_says_nothing():
     """One token of every provider kind (made to its documented format by bench.secrets), under a neutral
     name: the format alone gives it away, both through the batch screen and without it."""
     from bench.secrets import FORMATS, Planter
-    from stages.secret_formats import PROVIDERS
-    from stages.secrets import screen
+    from codecorpus.stages.secret_formats import PROVIDERS
+    from codecorpus.stages.secrets import screen
     planter = Planter(7)
     provider_kinds = {entry[0] for entry in PROVIDERS}
     assert len(provider_kinds) >= 40
@@ -134,3 +134,25 @@ def test_decontamination_names_the_benchmark_item(tmp_path):
     table = clean_batch(rows(texts), decontaminator=dc).to_pylist()
     reasons = {i: r["reason"] for i, r in enumerate(table) if r["status"] == "dropped"}
     assert reasons == {3: "benchmark:HumanEval/HumanEval/0", 7: "benchmark:HumanEval/HumanEval/1", 12: "benchmark:mbpp/11"}
+
+
+@pytest.mark.parametrize("line, password, host", [
+    ('REDIS = "redis://:Zp7Lq2Wx9Kd3@cache-1:6379/0"\n', "Zp7Lq2Wx9Kd3", "@cache-1:6379/0"),            # empty user
+    ("DSN = 'postgresql://admin:S3cr3t@db.example.org:5432/app'\n", "S3cr3t", "@db.example.org:5432/app"),  # dotted host
+    ('url = "mongodb://svc:hX4-pQ9@[2001:db8::17]:27017/?authSource=admin"\n', "hX4-pQ9", "@[2001:db8::17]:27017"),  # IPv6
+    ('amqp://guest:Rb7mK2vq@10.0.0.5:5672/vhost?heartbeat=30\n', "Rb7mK2vq", "@10.0.0.5:5672/vhost?heartbeat=30"),  # port, query
+    ('  "https://deploy:gh7Tq2z@git.example.com/org/repo.git"\n', "gh7Tq2z", "@git.example.com/org/repo.git"),
+])
+def test_url_passwords_are_counted_as_such_and_the_host_is_kept(line, password, host):
+    done = redact(line)
+    assert done.counts == {"url_password": 1}, done
+    assert password not in done.text and "<PASSWORD>" + host in done.text
+
+
+@pytest.mark.parametrize("line", [
+    'url = "postgresql://user:${DB_PASSWORD}@db.example.org/app"\n',      # a reference
+    "url = 'https://user:pass@host/path'\n",                              # a sample value
+    'see "https://jane@example.org/~jane/" for details\n',               # a user, no password: not an e-mail either
+])
+def test_url_references_and_samples_stay(line):
+    assert redact(line).counts == {}

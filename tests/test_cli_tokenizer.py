@@ -6,7 +6,7 @@ from conftest import stdlib_files
 
 
 def cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "tokenizer", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "codecorpus", "tokenizer", *args], input=stdin,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -26,4 +26,4 @@ def test_decode_rejects_non_integers(tmp_path):
     files = [str(p) for p in stdlib_files(limit=30)]
     cli("train", *files, "--out", str(tmp_path), "--vocab-size", "1000")
     proc = cli("decode", "--tokenizer", str(tmp_path), "12", "abc")
-    assert proc.returncode == 2 and "integer ids" in proc.stderr
+    assert proc.returncode == 2 and "'abc' is not an id" in proc.stderr

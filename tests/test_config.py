@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from codecorpus.pipeline.config import ConfigError, load_config
 
 GOOD = """
 [[sources]]
@@ -58,7 +58,7 @@ def test_missing_input_folder_fails_before_work(tmp_path):
 
 def test_cli_reports_a_config_error_in_one_line(tmp_path):
     cfg = write(tmp_path, GOOD + "[dedup.near]\nthreshold = 1.5\n")
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(tmp_path / "run")],
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(tmp_path / "run")],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "dedup.near.threshold" in proc.stderr
@@ -67,12 +67,12 @@ def test_cli_reports_a_config_error_in_one_line(tmp_path):
 
 
 def test_stats_on_a_folder_that_is_not_a_run(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "stats", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "stats", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "not a codecorpus run" in proc.stderr
 
 
 def test_tokenizer_sample_is_language_balanced():
-    from pipeline.tokens import sample_fractions
+    from codecorpus.pipeline.tokens import sample_fractions
     fractions = sample_fractions({"Python": 90_000_000, "C++": 9_000_000, "C": 1_000_000}, 20_000_000, 0.5)
     sampled = {"Python": 90e6 * fractions["Python"], "C++": 9e6 * fractions["C++"], "C": 1e6 * fractions["C"]}
     assert sampled["Python"] <= 10_000_000 + 1 and fractions["C"] == fractions["C++"] == 1.0
@@ -94,7 +94,7 @@ def test_a_build_starts_its_own_ray_even_when_a_stale_cluster_is_recorded(tmp_pa
     (ray_tmp / "ray").mkdir()
     (ray_tmp / "ray" / "ray_current_cluster").write_text("192.0.2.2:52227")   # a cluster long gone
     cfg = write(tmp_path, GOOD + "\n[ray]\nnum_cpus = 1\nread_task_bytes = 4194304\n")
-    script = ("import sys, ray\nfrom pipeline.build import init_ray\nfrom pipeline.config import load_config\n"
+    script = ("import sys, ray\nfrom codecorpus.pipeline.ray_runtime import init_ray\nfrom codecorpus.pipeline.config import load_config\n"
               "init_ray(load_config(sys.argv[1]), None)\nprint(int(ray.cluster_resources()['CPU']))\n"
               "import os; print(os.environ['RAY_DATA_PARQUET_BIN_PACKING_BYTES'])\n"
               "print(ray.get(ray.remote(lambda: os.environ.get('MIMALLOC_PURGE_DECOMMITS')).remote()))\n")

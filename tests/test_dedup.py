@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import pyarrow as pa
 
-from stages import minhash
-from stages.exact_dedup import add_content_hash, keep_first_of_group
-from stages.near_dedup import HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_signature
-from stages.per_file import NearDedupSettings, band_rows as _band_rows
-from stages.records import RECORD_SCHEMA, rank_key
+from codecorpus.stages import minhash
+from codecorpus.stages.exact_dedup import add_content_hash, keep_first_of_group
+from codecorpus.stages.near_dedup import HEADS, bucket_pairs, keep_in_order, lsh_params, verified_edges, with_signature
+from codecorpus.stages.per_file import NearDedupSettings, band_rows as _band_rows
+from codecorpus.stages.records import RECORD_SCHEMA, rank_key
 
 
 def band_rows(table, num_perm, ngram, seed, bands, rows):
@@ -202,7 +202,7 @@ def test_keep_in_order_equals_the_rule_written_by_hand():
 
 def _rounds(edges: pa.Table) -> pa.Table:
     """The build's large-star / small-star rounds, with the shuffle done by hand (group by u)."""
-    from stages import components as cc
+    from codecorpus.stages import components as cc
 
     def by_u(table, fn):
         groups = {}
@@ -228,7 +228,7 @@ def _rounds(edges: pa.Table) -> pa.Table:
 def test_distributed_components_equal_union_find():
     """Random graphs (chains, stars, many small clusters): the large-star/small-star rounds find the same
     components and the same survivors as union-find."""
-    from stages import components as cc
+    from codecorpus.stages import components as cc
     rng = np.random.default_rng(5)
     for trial in range(20):
         n = int(rng.integers(2, 60))
@@ -292,7 +292,7 @@ def test_survivors_do_not_depend_on_blocks_or_input_order(stdlib_texts):
 
 
 def test_survivor_rule_prefers_priority_then_a_permissive_license():
-    from stages.records import new_record
+    from codecorpus.stages.records import new_record
     gpl = new_record("a", "zz", "x.py", 0, license="gpl-3.0")["rank_key"]
     mit = new_record("a", "zz", "x.py", 0, license="mit")["rank_key"]
     unknown = new_record("a", "aa", "x.py", 0)["rank_key"]
@@ -303,7 +303,7 @@ def test_survivor_rule_prefers_priority_then_a_permissive_license():
 def test_cluster_report_from_any_blocks_equals_the_whole():
     """The cluster report is summarised block by block (no task holds every removed file): any split
     of the removed rows gives the same counts, histogram and largest clusters as the whole."""
-    from stages.near_dedup import cluster_summary, merge_cluster_summaries
+    from codecorpus.stages.near_dedup import cluster_summary, merge_cluster_summaries
     rng = np.random.default_rng(11)
     n = 400
     ids = [f"id{i:03d}" for i in range(n)]
@@ -335,7 +335,7 @@ def test_distributed_components_on_ray_shuffles(tmp_path):
     import pyarrow.parquet as pq
     import ray
 
-    from pipeline.dedup import keep_in_order_by_shuffles, star_components
+    from codecorpus.pipeline.dedup import keep_in_order_by_shuffles, star_components
 
     rng = np.random.default_rng(11)
     n = 1500

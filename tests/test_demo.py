@@ -11,10 +11,10 @@ pytestmark = pytest.mark.slow
 
 def test_demo_build_then_the_loss_falls(tmp_path):
     run = tmp_path / "demo"
-    build = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", "configs/demo.toml", "--out", str(run)],
+    build = subprocess.run([sys.executable, "-m", "codecorpus", "build", "configs/demo.toml", "--out", str(run)],
                            capture_output=True, text=True, timeout=1200)
     assert build.returncode == 0, build.stderr[-3000:]
-    train = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "configs/model-tiny.toml", "--data", str(run),
+    train = subprocess.run([sys.executable, "-m", "codecorpus", "train", "configs/model-tiny.toml", "--data", str(run),
                             "--steps", "40", "--log-every", "1", "--out-dir", str(tmp_path / "ckpt")],
                            capture_output=True, text=True, timeout=1800)
     assert train.returncode == 0, train.stderr[-3000:]

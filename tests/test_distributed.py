@@ -165,7 +165,7 @@ def test_the_readme_launch_runs_as_printed(run, tmp_path):
 
 
 def test_a_multi_node_launch_is_msrun_with_the_nodes_ranks():
-    from trainer.launch import codecorpus_script, msrun_command
+    from codecorpus.trainer.launch import codecorpus_script, msrun_command
     cmd = msrun_command(["c.toml", "--data", "r"], nproc=8, nodes=192, node_rank=5, master_addr="10.0.0.1",
                         master_port=8118, log_dir=Path("/o/msrun"))
     assert Path(cmd[0]).name == "msrun"
@@ -201,8 +201,8 @@ def test_a_rank_that_dies_stops_the_job_with_one_line(run, tmp_path):
 def test_a_master_port_in_use_is_refused_before_any_process_starts(tmp_path):
     import socket
 
-    from trainer.errors import TrainerError
-    from trainer.launch import launch as start
+    from codecorpus.trainer.errors import TrainerError
+    from codecorpus.trainer.launch import launch as start
     with socket.socket() as busy:
         busy.bind(("", 0))
         busy.listen()

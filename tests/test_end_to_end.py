@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import BUILD, STDLIB, TINY_MODEL, build, codecorpus, make_scraped_tree
-from stages.pack import read_shard
-from stages.summary import books_balance
-from tokenizer.bpe import load_tokenizer
+from conftest import BUILD, STDLIB, TINY_MODEL, build, codecorpus, codecorpus_in_a_terminal
+from codecorpus.stages.pack import read_shard
+from codecorpus.stages.summary import books_balance
+from codecorpus.tokenizer.bpe import load_tokenizer
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,8 @@ def test_the_terminal_shows_progress_and_no_ray_line(run):
     ray_line = re.compile(r"\b(INFO|WARNING|WARN|ERROR)\b|raylet|[Tt]oken authentication|Ray instance|Dataset|"
                           r"Progress bars|\(pid=|ray\.|worker", re.I)
     assert [l for l in lines if ray_line.search(l)] == []
-    assert (run / "build.log").is_file()
+    logged = (run / "build.log").read_text()
+    assert "Ray" in logged and ray_line.search(logged), logged[:2000]      # where Ray's own lines went
 
 
 def test_shards_load_and_decode(run):
@@ -72,7 +73,7 @@ def test_ray_data_reads_the_shards(run):
     """pipeline.shards.read_shards: the shards as a Ray Dataset, the same rows as pyarrow reads."""
     script = (
         "import sys, numpy as np, ray\n"
-        "from pipeline.shards import read_shards\n"
+        "from codecorpus.pipeline.shards import read_shards\n"
         "ray.init(address='local', num_cpus=1, include_dashboard=False)\n"
         "rows = np.concatenate([b['input_ids'] for b in read_shards(sys.argv[1]).iter_batches(batch_size=256, batch_format='numpy')])\n"
         "np.save(sys.argv[2], rows)\n")
@@ -127,7 +128,7 @@ def test_every_near_duplicate_removed_is_next_to_a_file_kept(run):
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
-    from stages.minhash import jaccard, shingle_sets
+    from codecorpus.stages.minhash import jaccard, shingle_sets
 
     removed = pads.dataset(run / "stages" / "06_near_dedup.clusters", format="parquet").to_table()
     near = pads.dataset(run / "stages" / "06_near_dedup", format="parquet").to_table(columns=["id", "status", "reason"])
@@ -185,6 +186,23 @@ def test_html_renders_in_headless_chromium(corpus, run):
     assert check["images"] >= 5 and check["loaded"] == check["images"] and check["errors"] == []
 
 
+def test_stats_lose_no_figure_at_80_columns_or_in_a_pipe(run):
+    """Every count of the funnel and every cluster size is printed whole, in a terminal of 80 columns
+    (a table too wide is continued as a second table) and in a pipe."""
+    import re
+    stats = json.loads((run / "stats.json").read_text())["stages"]
+    terminal = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", codecorpus_in_a_terminal("stats", str(run), columns=80))
+    for shown in (terminal, codecorpus("stats", str(run)).stdout):
+        assert "…" not in shown
+        cells = {c.strip() for line in shown.splitlines() for c in re.split(r"[│┃]", line)}
+        for books in stats.values():
+            for key in ("in", "kept", "in_bytes", "kept_bytes"):
+                assert f"{books[key]:,}" in cells, (key, books[key])
+        sizes = stats["06_near_dedup"]["clusters"]["size_histogram"]
+        assert all(f"{k}×{v:,}" in shown.split() or f"{k}×{v:,}," in shown.split() for k, v in sizes.items())
+    assert max(len(line) for line in terminal.splitlines()) <= 80
+
+
 def test_stats_of_a_build_still_running(run, tmp_path):
     stats = json.loads((run / "stats.json").read_text())
     stats["status"] = "running"
@@ -232,7 +250,7 @@ def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
         root, repos = corpus
         cfg = root / "cluster.toml"
         cfg.write_text(BUILD.format(repos=repos, cpus=1))   # num_cpus is ignored when joining a cluster
-        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(tmp_path / "cluster-run"),
+        proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(tmp_path / "cluster-run"),
                                "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=900, env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     finally:

@@ -1,12 +1,12 @@
 import pyarrow as pa
 
-from stages.langid import CODEGEEX_LANGUAGES, identify_languages, language_of
-from stages.records import RECORD_SCHEMA
-from stages.tag import LANGUAGE_TAGS, tagged_texts
+from codecorpus.stages.langid import CODEGEEX_LANGUAGES, identify_languages, language_of
+from codecorpus.stages.records import RECORD_SCHEMA
+from codecorpus.stages.tag import LANGUAGE_TAGS, tagged_texts
 
 
 def test_every_codegeex_language_has_an_extension_and_a_tag():
-    from stages.langid import EXTENSION_TO_LANGUAGE
+    from codecorpus.stages.langid import EXTENSION_TO_LANGUAGE
     assert set(CODEGEEX_LANGUAGES) <= set(EXTENSION_TO_LANGUAGE.values())
     assert set(CODEGEEX_LANGUAGES) <= set(LANGUAGE_TAGS)
 
@@ -53,7 +53,7 @@ def test_pathless_real_files_are_identified_from_content(stdlib_texts):
     import sysconfig
     from pathlib import Path
 
-    from stages.langid import languages_of_content
+    from codecorpus.stages.langid import languages_of_content
     headers = sorted((Path(sysconfig.get_paths()["purelib"]) / "pyarrow" / "include" / "arrow").glob("*.h"))
     cpp = [h.read_text() for h in headers if h.stat().st_size > 3000][:15]
     got = languages_of_content(stdlib_texts[:30] + cpp)
@@ -66,7 +66,7 @@ def test_a_file_of_every_language_from_its_content():
     path: every one of CodeGeeX's 23 languages, plus Perl and Emacs Lisp."""
     from pathlib import Path
 
-    from stages.langid import language_of_path, languages_of_content
+    from codecorpus.stages.langid import language_of_path, languages_of_content
     files = sorted(p for p in (Path(__file__).parent / "fixtures" / "languages").iterdir() if p.name != "README.md")
     truth = [language_of_path(p.name) for p in files]
     assert set(CODEGEEX_LANGUAGES) <= set(truth)
@@ -75,7 +75,7 @@ def test_a_file_of_every_language_from_its_content():
 
 
 def test_refinements_settle_what_the_model_blurs():
-    from stages.langid import _refine
+    from codecorpus.stages.langid import _refine
     kernel = "#include <cstdio>\n__global__ void add(float *x) { x[threadIdx.x] += 1; }\n"
     assert _refine("C++", kernel) == "CUDA" and _refine("C", kernel) == "CUDA"
     assert _refine("C", "namespace a {\nint f();\n}\n") == "C++"
@@ -103,7 +103,7 @@ def test_refinements_settle_what_the_model_blurs():
 
 def test_refinements_of_wider_reach():
     """Constructs added with the fourth and fifth test sets: each one decides a file the model blurs."""
-    from stages.langid import _refine, language_of_path
+    from codecorpus.stages.langid import _refine, language_of_path
     # modern JavaScript reads like TypeScript; types, interfaces, `as` casts, annotated parameters settle it
     js = "import config from '../lib/config'\nconst users = [config.user]\nexport default function go(a, b) { return a ?? b }\n"
     assert _refine("TypeScript", js) == "JavaScript"
@@ -135,7 +135,7 @@ def test_refinements_of_wider_reach():
 def test_a_licence_header_does_not_hide_the_code():
     """The features skip a long leading comment block (a licence): the same MIT text heads files of
     every language and would fill the 1,536 characters the model reads."""
-    from stages.langid_model import _skip_licence
+    from codecorpus.stages.langid_model import _skip_licence
     licence = "//\n" + "".join(f"// Permission is hereby granted, free of charge, line {i}\n" for i in range(30))
     code = "using System;\nnamespace A { public class B { } }\n"
     assert _skip_licence(licence + code) == "//\n" + code
@@ -146,7 +146,7 @@ def test_a_licence_header_does_not_hide_the_code():
 
 
 def test_shebang_and_modeline_come_first_and_unsure_is_unknown():
-    from stages.langid import languages_of_content
+    from codecorpus.stages.langid import languages_of_content
     got = languages_of_content(["#!/usr/bin/env bash\necho hi\n", "/* -*- mode: c++ -*- */\nint x;\n",
                                 "qzxv wplk mrtg vbnc " * 5], min_confidence=0.9)
     assert got == ["Shell", "C++", None]
@@ -155,7 +155,7 @@ def test_shebang_and_modeline_come_first_and_unsure_is_unknown():
 def test_the_model_ships_with_its_package_list():
     import json
 
-    from stages import langid_model
+    from codecorpus.stages import langid_model
     assert langid_model.MODEL_PATH.stat().st_size < 20e6
     manifest = json.loads(langid_model.MODEL_PATH.with_suffix(".json").read_text())
     model = langid_model.model()

@@ -2,7 +2,7 @@
 import numpy as np
 import pyarrow as pa
 
-from stages.pack import add_pack_keys, pack_group, pack_rows, read_shard, shard_schema, write_shard
+from codecorpus.stages.pack import add_pack_keys, pack_group, pack_rows, read_shard, shard_schema, write_shard
 
 
 def test_pack_rows_concatenates_and_pads_only_the_end():
@@ -35,7 +35,7 @@ def test_pack_group_is_independent_of_input_order(tmp_path):
 
 
 def test_one_file_per_row_with_sliding_windows():
-    from stages.pack import file_rows
+    from codecorpus.stages.pack import file_rows
     tokens = np.arange(1, 11, dtype=np.int32)               # 10 ids, rows of 4, stride 3
     rows, padding = file_rows(tokens, 4, 3, eod_id=0)
     assert rows.tolist() == [[1, 2, 3, 4], [4, 5, 6, 7], [7, 8, 9, 10]] and padding == 0

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pyarrow as pa
 
-from stages.read_scraped import list_files, list_repositories, read_files
-from stages.summary import books_balance, merge, summarize
+from codecorpus.stages.read_scraped import list_files, list_repositories, read_files
+from codecorpus.stages.summary import books_balance, merge, summarize
 
 
 def ingest(root, max_file_bytes=1_000_000, exclude=()):

@@ -1,7 +1,6 @@
 """Builds that survive: kill -9 and resume, config changes, --force, a lost Ray node, a full disk.
 Every build here must give the same shards as the uninterrupted one (`run`, from conftest)."""
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -45,7 +44,7 @@ def build_and_kill(cfg: Path, out: Path, point, log: Path) -> str:
     """Start a build, SIGKILL the driver when `point()` holds, and return what it printed. The local
     Ray it started is killed too (as a machine's crash would), so that nothing leaks into later tests."""
     with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out)],
                                 stdout=fh, stderr=subprocess.STDOUT)
         wait_for(point, proc)
         family = psutil.Process(proc.pid).children(recursive=True)
@@ -137,7 +136,7 @@ def test_a_full_disk_mid_stage_stops_clearly_and_resumes(corpus, run):
 
     filler = threading.Thread(target=fill_the_disk)
     filler.start()
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(cfg), "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out)],
                           capture_output=True, text=True, timeout=900)
     filler.join()
     assert planted
@@ -160,7 +159,7 @@ def test_output_folder_not_writable_fails_before_any_work(corpus, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(config(corpus, "nowhere")),
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(config(corpus, "nowhere")),
                            "--out", str(blocker / "run")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"codecorpus: error: output folder {blocker / 'run'} is not writable: Not a directory"
@@ -174,7 +173,7 @@ def test_a_second_build_in_the_same_folder_is_refused(corpus, run, tmp_path):
     out.mkdir()
     with open(out / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "build", str(config(corpus, "busy")), "--out", str(out)],
+        proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(config(corpus, "busy")), "--out", str(out)],
                               capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith(f"another codecorpus build is running in {out}")
@@ -186,9 +185,10 @@ def test_losing_a_ray_node_mid_stage(corpus, run):
     import ray
     from ray.cluster_utils import Cluster
 
-    from pipeline.build import Build, init_ray
-    from pipeline.config import load_config
-    from pipeline.rundir import RunDir
+    from codecorpus.pipeline.build import Build
+    from codecorpus.pipeline.ray_runtime import init_ray
+    from codecorpus.pipeline.config import load_config
+    from codecorpus.pipeline.rundir import RunDir
 
     root, _ = corpus
     cfg_path, out = config(corpus, "node-loss", SMALL_PARTITIONS), root / "node-loss"

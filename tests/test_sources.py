@@ -5,10 +5,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from conftest import STDLIB, make_codeparrot_parquet, make_pile, make_repo_archive, stdlib_files
-from pipeline.config import SourceConfig
-from stages.license import detect_license
-from stages.sources import plan, read_unit
-from stages.summary import books_balance, merge, summarize
+from codecorpus.pipeline.config import SourceConfig
+from codecorpus.stages.license import detect_license
+from codecorpus.stages.sources import plan, read_unit
+from codecorpus.stages.summary import books_balance, merge, summarize
 
 
 def read_source(kind: str, *paths, **extra) -> list[dict]:
@@ -54,7 +54,7 @@ def test_pile_bad_lines_and_truncated_file(tmp_path):
 
 
 def test_pile_language_from_content(tmp_path):
-    from stages.langid import identify_languages
+    from codecorpus.stages.langid import identify_languages
     shell = "#!/bin/sh\nset -e\nfor f in *.txt; do\n  echo \"$f\"\ndone\n"
     docs = [("Github", (STDLIB / "json" / "decoder.py").read_text()), ("Github", shell), ("Github", "lorem ipsum " * 40)]
     table = pa.Table.from_pylist(read_source("pile", make_pile(tmp_path / "p.jsonl", docs)))

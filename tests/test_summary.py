@@ -1,9 +1,9 @@
 """Per-block summaries merge into the same statistics as one summary of everything."""
 import pyarrow as pa
 
-from stages.comments import comment_language
-from stages.filters import text_metrics
-from stages.summary import books_balance, merge, summarize
+from codecorpus.stages.comments import comment_language
+from codecorpus.stages.filters import text_metrics
+from codecorpus.stages.summary import books_balance, merge, summarize
 from test_read_scraped import ingest
 
 
@@ -47,14 +47,13 @@ def test_the_build_stops_when_a_record_goes_missing_between_stages(scraped_tree,
     the build's conservation check names the stage, the source and the count."""
     import pytest
 
-    from pipeline.build import Build
-    from pipeline.config import BuildConfig
-    from pipeline.errors import BuildError
-    from pipeline.rundir import RunDir
+    from codecorpus.pipeline.build import Build
+    from codecorpus.pipeline.config import BuildConfig
+    from codecorpus.pipeline.errors import BuildError
+    from codecorpus.pipeline.rundir import RunDir
     table = ingest(scraped_tree)
     kept = table.filter(pa.compute.equal(table.column("status"), "kept"))
-    build = Build(BuildConfig(sources=[{"name": "s", "paths": [str(scraped_tree)]}]), RunDir(tmp_path / "run"), "",
-                  echo=lambda line: None)
+    build = Build(BuildConfig(sources=[{"name": "s", "paths": [str(scraped_tree)]}]), RunDir(tmp_path / "run"), "")
     (tmp_path / "run").mkdir()
     build.keep_books("01_ingest", merge([summarize(table)]))
     build.keep_books("02_language", merge([summarize(kept)]))                 # every kept record arrived: fine

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tokenizer.bpe import EOD_TOKEN, VocabularyTooSmall, load_tokenizer, train_bpe
+from codecorpus.tokenizer.bpe import EOD_TOKEN, VocabularyTooSmall, load_tokenizer, train_bpe
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def gpt2_style_files(tmp_path):
 
 
 def test_codegeex_scheme_from_gpt2_files(tmp_path):
-    from tokenizer.codegeex import codegeex_tokenizer
+    from codecorpus.tokenizer.codegeex import codegeex_tokenizer
     vocab_file, merges_file, base = gpt2_style_files(tmp_path)
     tok = codegeex_tokenizer(vocab_file, merges_file)
     assert tok.get_vocab_size() == base + 143                       # 50,257 + 143 = 50,400 for GPT-2's files
@@ -132,8 +132,8 @@ def _real_code_of_many_languages(limit: int = 600) -> list[str]:
 def test_fast_encoder_gives_the_same_ids_as_tokenizers(tok, tmp_path):
     """tiktoken-speed encoding (tokenizer/fast.py) equals `tokenizers` id for id, for the trained BPE
     and for CodeGeeX's scheme, on real code of many languages."""
-    from tokenizer.codegeex import codegeex_tokenizer
-    from tokenizer.fast import fast_encoder
+    from codecorpus.tokenizer.codegeex import codegeex_tokenizer
+    from codecorpus.tokenizer.fast import fast_encoder
     vocab_file, merges_file, _ = gpt2_style_files(tmp_path)
     texts = _real_code_of_many_languages()
     assert len(texts) > 300
@@ -147,7 +147,7 @@ def test_fast_encoder_gives_the_same_ids_as_tokenizers(tok, tmp_path):
 def test_a_tokenizer_of_another_shape_gets_no_fast_encoder():
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    from tokenizer.fast import fast_encoder
+    from codecorpus.tokenizer.fast import fast_encoder
     wordlevel = Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]"))
     wordlevel.pre_tokenizer = pre_tokenizers.Whitespace()
     assert fast_encoder(wordlevel) is None

@@ -1,14 +1,15 @@
 """The MindSpore model and the shard reader: sizes, EOD resets, manifest checks, a few real steps."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from stages.pack import shard_schema, write_shard
-from trainer.config import ModelConfig, TrainConfig, TrainSection
-from trainer.data import ShardSamples
-from trainer.errors import TrainerError
-from trainer.model import parameter_count
+from codecorpus.stages.pack import shard_schema, write_shard
+from codecorpus.trainer.config import ModelConfig, TrainConfig, TrainSection
+from codecorpus.trainer.data import ShardSamples
+from codecorpus.trainer.errors import TrainerError
+from codecorpus.trainer.model import parameter_count
 
 EOD = 0
 
@@ -24,13 +25,13 @@ def make_run(tmp_path, rows: np.ndarray, vocab: int = 1000):
 
 
 def test_13b_config_has_codegeex_size():
-    from pipeline.config import parse_toml
+    from codecorpus.pipeline.config import parse_toml
     cfg = TrainConfig.model_validate(parse_toml("configs/model-13b.toml"))
     assert 12.8e9 < parameter_count(cfg.model, 52_224) < 13.0e9
 
 
 def test_parameter_count_matches_the_real_model():
-    from trainer.model import CodeGeeX
+    from codecorpus.trainer.model import CodeGeeX
     cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, ffn_size=64, seq_length=16)
     model = CodeGeeX(cfg, vocab_size=1500)
     assert model.vocab_rows == 2048
@@ -70,7 +71,7 @@ def learnable_run(tmp_path, rows=16):
 
 
 def run_train(run, out, **train_kwargs):
-    from trainer.train import train
+    from codecorpus.trainer.train import train
     settings = dict(steps=30, batch_size=4, learning_rate=3e-3, warmup_steps=2, decay_steps=30, out_dir=str(out), log_every=10)
     settings.update(train_kwargs)
     lines = []
@@ -91,6 +92,53 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     rest, lines = run_train(run, tmp_path / "b", steps=7, checkpoint_every=3)   # resumes at step 3, crosses an epoch
     assert any("resumed" in line and "step 3" in line for line in lines)
     np.testing.assert_allclose(first + rest, straight, rtol=1e-5)
+    # resumed once more in a process of its own, whose stderr holds what MindSpore's logger printed: no warning
+    import subprocess
+    import sys
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom test_trainer import run_train\n"
+              f"run_train({run!r}, {str(tmp_path / 'b')!r}, steps=8, checkpoint_every=3)\n")
+    resumed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0 and "WARNING" not in resumed.stderr, resumed.stderr[-2000:]
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("missing", "listed in the manifest but missing"),
+    ("cut to half", "not a whole shard"),
+    ("another run's", "sha256 differs"),
+])
+def test_dry_run_finds_a_damaged_shard_and_training_says_one_line(tmp_path, damage, words):
+    """`train --dry-run` reads every shard (present, whole, the manifest's sha256); training on a cut
+    shard stops with the same kind of line instead of pyarrow's traceback."""
+    import hashlib
+
+    from codecorpus.trainer.train import train
+    run = learnable_run(tmp_path)
+    shard = tmp_path / "shards" / "shard-00000.arrow"
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["shards"][0]["sha256"] = hashlib.sha256(shard.read_bytes()).hexdigest()
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    cfg = TrainConfig(model=TINY, train=TrainSection(steps=1, batch_size=4, out_dir=str(tmp_path / "ckpt")))
+    assert train(cfg, run, dry_run=True, echo=lambda *_: None) == []          # whole: passes
+    if damage == "missing":
+        shard.unlink()
+    elif damage == "cut to half":
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    else:
+        rows = np.random.default_rng(1).integers(1, 50, size=(16, 33))        # same shape, other ids
+        write_shard(shard, rows, shard_schema(33, 50))
+    with pytest.raises(TrainerError, match=words):
+        train(cfg, run, dry_run=True, echo=lambda *_: None)
+    if damage != "another run's":
+        with pytest.raises(TrainerError, match=words):
+            train(cfg, run, echo=lambda *_: None)
+
+
+def test_a_device_this_machine_lacks_is_refused_before_anything_runs(tmp_path):
+    from codecorpus.trainer.train import train
+    run = learnable_run(tmp_path)
+    cfg = TrainConfig(model=TINY, train=TrainSection(steps=1, batch_size=4, device="GPU", out_dir=str(tmp_path / "ckpt")))
+    with pytest.raises(TrainerError, match="no GPU on this machine"):
+        train(cfg, run, dry_run=True, echo=lambda *_: None)
 
 
 def test_gradient_accumulation_equals_the_larger_batch(tmp_path):
@@ -117,9 +165,9 @@ def test_shards_made_with_another_tokenizer_are_refused(tmp_path):
 
 
 def test_parallel_layout_is_checked_and_strategies_built():
-    from trainer import parallel
-    from trainer.config import ParallelConfig
-    from trainer.model import CodeGeeX
+    from codecorpus.trainer import parallel
+    from codecorpus.trainer.config import ParallelConfig
+    from codecorpus.trainer.model import CodeGeeX
     with pytest.raises(TrainerError, match="num_heads"):
         parallel.check_layout(ParallelConfig(model_parallel=3), TINY, 1000, None)
     with pytest.raises(TrainerError, match="16 devices were launched"):
@@ -132,8 +180,8 @@ def test_parallel_layout_is_checked_and_strategies_built():
 
 
 def test_parallel_without_a_launcher_is_a_clear_error(tmp_path):
-    from trainer.config import ParallelConfig
-    from trainer.train import train
+    from codecorpus.trainer.config import ParallelConfig
+    from codecorpus.trainer.train import train
     run = learnable_run(tmp_path)
     cfg = TrainConfig(model=TINY, train=TrainSection(steps=1, out_dir=str(tmp_path / "c")), parallel=ParallelConfig(data_parallel=2))
     with pytest.raises(TrainerError, match="msrun"):
@@ -141,8 +189,8 @@ def test_parallel_without_a_launcher_is_a_clear_error(tmp_path):
 
 
 def test_recompute_changes_memory_not_results(tmp_path):
-    from trainer.config import ParallelConfig
-    from trainer.train import train
+    from codecorpus.trainer.config import ParallelConfig
+    from codecorpus.trainer.train import train
     run = learnable_run(tmp_path)
     losses = []
     for recompute in (False, True):

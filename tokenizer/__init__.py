@@ -1,2 +1,2 @@
-"""The byte-level BPE tokenizer of the corpus (SPEC §6)."""
-from tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe  # noqa: F401
+"""The corpus's byte-level BPE (52,224 ids, CodeGeeX's size) and CodeGeeX's own tokenizer."""
+from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe  # noqa: F401

@@ -1,4 +1,4 @@
-"""Train and load the corpus's byte-level BPE (SPEC §6).
+"""Train and load the corpus's byte-level BPE (52,224 ids).
 
 A byte-level BPE trained with HF `tokenizers` to exactly `vocab_size` ids (52,224 by default), with
 `<|endoftext|>` (EOD) as id 0. What the BPE may merge is set by the pre-tokenizer, chosen for code by
@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tokenizer.errors import VocabularyTooSmall  # noqa: F401 (re-exported)
+from codecorpus.tokenizer.errors import VocabularyTooSmall  # noqa: F401 (re-exported)
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 EOD_TOKEN = "<|endoftext|>"
@@ -73,9 +73,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 52_224, min_frequency: int
     tok = Tokenizer.from_str(json.dumps(spec))
     if tok.get_vocab_size() != vocab_size:
         raise VocabularyTooSmall(
-            f"the tokenizer sample gave only {tok.get_vocab_size()} of {vocab_size} ids: "
-            "raise tokenizer.sample_bytes, add input, or lower tokenizer.vocab_size"
-        )
+            f"the tokenizer sample gave only {tok.get_vocab_size():,} of {vocab_size:,} ids: "
+            "raise tokenizer.sample_bytes, add input, or lower tokenizer.vocab_size", got=tok.get_vocab_size())
     return tok
 
 

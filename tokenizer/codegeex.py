@@ -1,4 +1,4 @@
-"""CodeGeeX's own tokenizer, built from GPT-2's `vocab.json` and `merges.txt` (SPEC §6).
+"""CodeGeeX's own tokenizer, built from GPT-2's `vocab.json` and `merges.txt` (GPT-2's BPE plus GPT-J's extra tokens, 52,224 rows).
 
 GPT-2's byte-level BPE (50,257 ids, `<|endoftext|>` = 50256) plus GPT-J's 143 `<|extratoken_N|>`
 ids: 50,400 in all. A run of n spaces, 2 ≤ n ≤ 10, is `<|extratoken_{n+8}|>` (id 50264 + n),
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
-from tokenizer.bpe import SPACE_RUNS
+from codecorpus.tokenizer.bpe import SPACE_RUNS
 
 EXTRA_TOKENS = 143
 SPACE_TOKEN_OFFSET = 8   # n spaces ↔ <|extratoken_{n+8}|>

@@ -9,13 +9,14 @@ token is EOD) — CodeGeeX's "reset position ids and attention at every EOD".
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from trainer.errors import TrainerError
+from codecorpus.trainer.errors import TrainerError
 
 
 def read_manifest(run: str | Path) -> dict:
@@ -26,12 +27,35 @@ def read_manifest(run: str | Path) -> dict:
 
 
 def _map_shard(path: Path, row_length: int) -> np.ndarray:
-    source = pa.memory_map(str(path))
-    table = pa.ipc.open_stream(source).read_all()
-    column = table.column("input_ids").combine_chunks()
-    if column.type.list_size != row_length:
-        raise TrainerError(f"{path.name}: rows of {column.type.list_size} ids, the manifest says {row_length}")
+    """A shard as a (rows, row_length) array over its memory map; a shard that is not a whole Arrow
+    stream of such rows (cut short, another file) is one line naming it."""
+    try:
+        table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+        column = table.column("input_ids").combine_chunks()
+    except (OSError, KeyError, pa.ArrowException) as exc:
+        raise TrainerError(f"{path}: not a whole shard of this run (truncated or another file: "
+                           f"{str(exc).splitlines()[0][:200]}); rebuild the run or restore the file") from None
+    if not pa.types.is_fixed_size_list(column.type) or column.type.list_size != row_length:
+        raise TrainerError(f"{path}: rows of type {column.type}, the manifest says {row_length} ids a row")
     return column.values.to_numpy(zero_copy_only=True).reshape(-1, row_length)
+
+
+def check_shards(run: str | Path, manifest: dict) -> None:
+    """Every shard the manifest lists is there, whole and the same bytes (its sha256): what
+    `codecorpus train --dry-run` checks before a job is started."""
+    for entry in manifest["shards"]:
+        path = Path(run) / "shards" / entry["shard"]
+        if not path.is_file():
+            raise TrainerError(f"{path}: listed in the manifest but missing")
+        rows = len(_map_shard(path, manifest["row_length"]))
+        if rows != entry["rows"]:
+            raise TrainerError(f"{path}: {rows} rows, the manifest says {entry['rows']}")
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 24):
+                digest.update(chunk)
+        if entry.get("sha256") and digest.hexdigest() != entry["sha256"]:
+            raise TrainerError(f"{path}: not the shard the manifest lists (sha256 differs): a file of another run?")
 
 
 class ShardSamples:

@@ -18,13 +18,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trainer.errors import TrainerError
+from codecorpus.trainer.errors import TrainerError
 
 
 def codecorpus_script() -> str:
-    """This installation's `codecorpus` console script (next to the interpreter), or this module's CLI."""
+    """This installation's `codecorpus` console script (next to the interpreter), else the package's `__main__.py`."""
+    import codecorpus
+
     script = Path(sys.executable).parent / "codecorpus"
-    return str(script) if script.is_file() else str(Path(__file__).resolve().parents[1] / "pipeline" / "cli.py")
+    return str(script) if script.is_file() else str(Path(codecorpus.__file__).with_name("__main__.py"))
 
 
 def msrun_command(train_args: list[str], nproc: int, nodes: int, node_rank: int, master_addr: str, master_port: int,
@@ -86,6 +88,9 @@ def _failure(failed: tuple[int, int] | None, out_dir: Path, log_dir: Path, code:
     pid, exit_code = failed
     rank = next((int(p.parent.name.split("_")[1]) for p in out_dir.glob("rank_*/process.json")
                  if json.loads(p.read_text()).get("pid") == pid), None)
+    if rank is None:      # it died before recording its pid: MindSpore's own log lines carry it, `ME(PID:…`
+        rank = next((int(log.stem.split("_")[1]) for log in sorted(log_dir.glob("worker_*.log"))
+                     if f"ME({pid}:" in log.read_text(errors="replace")), None)
     how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit status {exit_code}"
     log = log_dir / f"worker_{rank}.log"
     lines = log.read_text(errors="replace").splitlines() if rank is not None and log.is_file() else []

@@ -1,4 +1,4 @@
-"""CodeGeeX's decoder in MindSpore (SPEC §8), sizes from the config.
+"""CodeGeeX's decoder in MindSpore (arXiv 2303.17568 and its repository), sizes from the config.
 
     word embedding + learned absolute position embedding
     → N pre-LayerNorm blocks: x + Attention(LN(x)), then x + MLP(LN(x)), MLP = Dense → FastGELU → Dense
@@ -18,7 +18,7 @@ import mindspore as ms
 from mindspore import Parameter, nn, ops
 from mindspore.common.initializer import Normal, initializer
 
-from trainer.config import ModelConfig
+from codecorpus.trainer.config import ModelConfig
 
 
 def padded_vocab(vocab_size: int, multiple: int) -> int:

@@ -14,9 +14,21 @@ device and mode).
 """
 from __future__ import annotations
 
-from trainer.config import ModelConfig, ParallelConfig
-from trainer.errors import TrainerError
-from trainer.model import padded_vocab
+from codecorpus.trainer.config import ModelConfig, ParallelConfig
+from codecorpus.trainer.errors import TrainerError
+from codecorpus.trainer.model import padded_vocab
+
+
+def check_device(device: str) -> None:
+    """Refuse a `train.device` this machine's MindSpore cannot use (mindspore.hal.is_available), before
+    any process starts: without it, every rank would die and a launcher wait for them."""
+    if device == "CPU":
+        return
+    import mindspore.hal
+
+    if not mindspore.hal.is_available(device):
+        raise TrainerError(f"train.device = {device!r}, but MindSpore finds no {device} on this machine "
+                           "(set train.device = \"CPU\" for a smoke run, or run where the devices are)")
 
 
 def check_layout(par: ParallelConfig, model: ModelConfig, vocab_size: int, world_size: int | None,

@@ -1,4 +1,4 @@
-"""`codecorpus train`: pretrain the CodeGeeX model on a build's shards (SPEC §8's recipe).
+"""`codecorpus train`: pretrain the CodeGeeX model on a build's shards (CodeGeeX-13B's recipe).
 
 AdamWeightDecay (β 0.9/0.95, eps 1e-8, weight decay 0.1 except LayerNorm and biases), gradient
 clipping at global norm 1.0, linear warm-up then cosine decay, gradient accumulation, fp16
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer import parallel
-from trainer.config import TrainConfig
-from trainer.data import ShardSamples, make_dataset, read_manifest
-from trainer.errors import TrainerError
-from trainer.model import CodeGeeX, LossCell, padded_vocab, parameter_count
+from codecorpus.trainer import parallel
+from codecorpus.trainer.config import TrainConfig
+from codecorpus.trainer.data import ShardSamples, check_shards, make_dataset, read_manifest
+from codecorpus.trainer.errors import TrainerError
+from codecorpus.trainer.model import CodeGeeX, LossCell, padded_vocab, parameter_count
 
 
 def learning_rates(cfg, steps: int) -> list[float]:
@@ -100,7 +100,10 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     parallel.check_layout(par, cfg.model, vocab, None, tc.device)
     echo(f"model: {parameter_count(cfg.model, vocab):,} parameters, {cfg.model.num_layers} layers + top query layer, "
          f"hidden {cfg.model.hidden_size}, embedding rows {padded_vocab(vocab, cfg.model.vocab_multiple):,}")
+    parallel.check_device(tc.device)
     if dry_run:
+        check_shards(run, manifest)
+        echo(f"shards: {len(manifest['shards'])} checked ({sum(s['rows'] for s in manifest['shards']):,} rows, sha256 as the manifest lists)")
         return []
 
     import mindspore as ms
@@ -163,9 +166,10 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     if found:
         path, step = found
         state = ms.load_checkpoint(str(path))
-        state.pop("learning_rate", None)  # the schedule comes from the config (its length follows train.steps)
+        # the schedule comes from the config (its length follows train.steps): the optimizer keeps its own
+        own = {p.name: p for p in optimizer.get_parameters()}
+        state["learning_rate"] = own.get("learning_rate", state.get("learning_rate"))
         not_loaded, _ = ms.load_param_into_net(optimizer, state)
-        not_loaded = [name for name in not_loaded if name != "learning_rate"]
         if not_loaded:
             raise TrainerError(f"{path} does not fit this model: {len(not_loaded)} parameters missing, e.g. {not_loaded[0]}")
         if scaler and "loss_scale" in state:

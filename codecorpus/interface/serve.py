@@ -23,8 +23,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from pipeline.browse import connect, journey
-from pipeline.show import LEXERS, Filters, select
+from codecorpus.interface.browse import connect, journey
+from codecorpus.interface.show import LEXERS, SIMILARITY_BIN, Filters, select
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:1.5em;max-width:1200px}a{color:#0645ad;text-decoration:none}
 table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}
@@ -70,7 +70,7 @@ def make_app(run: str | Path) -> Flask:
         status = json.loads(stats_path.read_text()).get("status", "?") if stats_path.is_file() else "?"
         drops = con.execute("SELECT stage, reason, count(*) FROM rejects GROUP BY ALL ORDER BY stage, count(*) DESC").fetchall()
         langs = con.execute("SELECT coalesce(language, 'unknown'), count(*) FROM kept GROUP BY ALL ORDER BY 2 DESC").fetchall()
-        sims = con.execute("SELECT floor(similarity * 20) / 20 AS b, count(*) FROM clusters GROUP BY ALL ORDER BY b").fetchall()
+        sims = con.execute(f"SELECT {SIMILARITY_BIN} AS b, count(*) FROM clusters GROUP BY ALL ORDER BY b").fetchall()
         largest = con.execute("SELECT c.survivor_id, any_value(c.cluster_size), any_value(f.repo || '/' || f.path) FROM clusters c "
                               "LEFT JOIN files f ON f.id = c.survivor_id GROUP BY c.survivor_id ORDER BY 2 DESC, 1 LIMIT 15").fetchall()
         body = [f"<h1>{escape(run)}</h1><p class=meta>build status: {escape(status)}</p>",
@@ -79,7 +79,8 @@ def make_app(run: str | Path) -> Flask:
                 "<h2>Languages kept</h2>",
                 bars([(lang, n, "/files?" + urlencode({"language": lang})) for lang, n in langs]),
                 "<h2>Near duplicates removed, by similarity to their kept file</h2>",
-                bars([(f"{b:.2f}–{b + 0.05:.2f}", n, "/files?" + urlencode({"stage": "06_near_dedup", "reason": "near_duplicate"}))
+                bars([(f"{b:.2f}–{b + 0.05:.2f}", n, "/files?" + urlencode({"stage": "06_near_dedup", "reason": "near_duplicate",
+                                                                            "similarity": f"{b:.2f}"}))
                       for b, n in sims]),
                 "<h2>Largest near-duplicate clusters</h2>",
                 bars([(name or kept, size, f"/cluster/{kept}") for kept, size, name in largest])]
@@ -88,10 +89,10 @@ def make_app(run: str | Path) -> Flask:
     @app.get("/files")
     def files():
         args = request.args
-        limit = min(int(args.get("limit", 100)), 1000)
+        limit = max(1, min(args.get("limit", 100, type=int), 1000))
         filters = Filters(stage=args.get("stage") or None, reason=args.get("reason") or None, language=args.get("language") or None,
                           source=args.get("source") or None, repo=args.get("repo") or None, path=args.get("path") or None,
-                          limit=limit)
+                          limit=limit, similarity_bin=args.get("similarity", type=float))
         sql, params = select(filters)
         rows = connect(run).execute(f"SELECT id, repo, path, language, size, stage, reason FROM ({sql})", params).fetchall()
         title = " · ".join(f"{k} {v}" for k, v in args.items() if k != "limit") or "kept files"

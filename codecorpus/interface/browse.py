@@ -8,8 +8,9 @@ Views, named after what a user asks about:
              their estimated Jaccard `similarity`, `cluster_size`;
 - `shards`   the manifest's shards (file, rows, sha256);
 - `stage_05_exact_dedup`, `stage_06_near_dedup`, `stage_08_tokenize`: each shuffle stage's records.
-A stage that has not run yet (a build still going) is an empty view with the same columns, so the
-same query works on a run at any point. Filters on `reason`, `stage`, `language`… are pushed down
+A stage that has not run yet (a build still going, or one that failed) is an empty view with the
+same columns, and the per-file pass shows the partitions it finished so far, so the same query works
+on a run at any point. Filters on `reason`, `stage`, `language`… are pushed down
 to the Parquet files: DuckDB skips every file (row group) whose statistics exclude the value.
 """
 from __future__ import annotations
@@ -19,12 +20,14 @@ from pathlib import Path
 
 import duckdb
 
+from codecorpus.errors import CodecorpusError
+from codecorpus.pipeline.rundir import CLUSTERS, FILES, SHUFFLE_STAGES, STAGES
+from codecorpus.stages.per_file import KEPT_SCHEMA, REJECTS_SCHEMA
+
 META = ["id", "source", "repo", "path", "license", "language", "size", "redactions", "status", "reason"]
-SHUFFLE_STAGES = ("05_exact_dedup", "06_near_dedup", "08_tokenize")
-STAGES = ("01_ingest", "02_language", "03_filter", "04_clean", *SHUFFLE_STAGES)
 
 
-class RunError(Exception):
+class RunError(CodecorpusError):
     """Not a run folder (or not one this version reads)."""
 
 
@@ -32,33 +35,35 @@ def _files(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def _scan(folder: Path, like: Path | None = None) -> str:
-    """A `read_parquet` of a folder's files, or an empty relation with the columns of `like`'s files."""
-    files = _files(folder)
-    if files:
-        return f"read_parquet({files!r})"
-    template = _files(like) if like is not None else []
-    if template:
-        return f"(SELECT * FROM read_parquet({template[:1]!r}) WHERE false)"
-    return "(SELECT NULL::VARCHAR AS id WHERE false)"
+def _written(stages: Path, name: str, part: str) -> Path:
+    """A part of a stage's folder; while its step runs (or after it failed), of the partitions it
+    finished so far (NAME.partial/, each file complete once it is there)."""
+    folder = stages / name if (stages / name).is_dir() else stages / f"{name}.partial"
+    return folder / part
 
 
 def connect(run: str | Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection (in memory) with the run's views."""
+    """A DuckDB connection (in memory) with the run's views, whatever the run's state: finished, still
+    building, stopped or failed (a stage not written yet is an empty view with its columns)."""
     run = Path(run)
     stages = run / "stages"
     if not (run / "stats.json").is_file() and not stages.is_dir():
         raise RunError(f"{run}: not a codecorpus run (no stats.json, no stages/)")
     con = duckdb.connect()
-    files, rejects = stages / "files" / "kept", stages / "files" / "rejects"
-    con.execute(f"CREATE VIEW files AS SELECT * FROM {_scan(files, rejects)}")
+    empty_files, empty_rejects = KEPT_SCHEMA.empty_table(), REJECTS_SCHEMA.empty_table()
+    con.register("empty_files", empty_files)
+    con.register("empty_rejects", empty_rejects)
+    files, rejects = _files(_written(stages, FILES, "kept")), _files(_written(stages, FILES, "rejects"))
+    con.execute(f"CREATE VIEW files AS SELECT * FROM {f'read_parquet({files!r})' if files else 'empty_files'}")
+    keys = ", ".join(c for c in KEPT_SCHEMA.names if c not in ("text", "content_hash"))
     for name in SHUFFLE_STAGES:
-        con.execute(f"CREATE VIEW stage_{name} AS SELECT * FROM {_scan(stages / name, files)}")
+        written = _files(stages / name)              # a shuffle stage appears whole, never in part
+        con.execute(f"CREATE VIEW stage_{name} AS SELECT * FROM " +
+                    (f"read_parquet({written!r})" if written else f"(SELECT {keys} FROM empty_files)"))
     meta = ", ".join(f"r.{c}" for c in META)
     later = [f"SELECT {meta}, '{name}' AS stage, f.text FROM stage_{name} r JOIN files f USING (id) WHERE r.status <> 'kept'"
              for name in SHUFFLE_STAGES]
-    early = f"SELECT {', '.join(META)}, stage, text FROM {_scan(rejects, files)}" if _files(rejects) else \
-        f"SELECT {', '.join(META)}, NULL::VARCHAR AS stage, text FROM files WHERE false"
+    early = f"SELECT {', '.join(META)}, stage, text FROM {f'read_parquet({rejects!r})' if rejects else 'empty_rejects'}"
     con.execute("CREATE VIEW rejects AS " + " UNION ALL ".join([early, *later]))
     last = next((name for name in reversed(SHUFFLE_STAGES) if _files(stages / name)), None)
     if last:
@@ -66,7 +71,7 @@ def connect(run: str | Path) -> duckdb.DuckDBPyConnection:
                     f"(SELECT id FROM stage_{last} WHERE status = 'kept') k USING (id)")
     else:
         con.execute("CREATE VIEW kept AS SELECT * FROM files")
-    clusters = stages / "06_near_dedup.clusters"
+    clusters = stages / CLUSTERS
     con.execute("CREATE VIEW clusters AS SELECT * FROM " + (
         f"read_parquet({_files(clusters)!r})" if _files(clusters) else
         "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS survivor_id, NULL::BIGINT AS cluster_size, NULL::DOUBLE AS similarity WHERE false)"))

@@ -16,8 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from pipeline.report import CODEGEEX_SHARES, final_languages  # noqa: E402
-from stages.summary import books_balance  # noqa: E402
+from codecorpus.interface.report import CODEGEEX_SHARES, final_languages  # noqa: E402
+from codecorpus.stages.summary import books_balance  # noqa: E402
 
 SELF_CHECK = """
 <script>

@@ -6,13 +6,16 @@ JSON files and returns at once whatever the size of the run — also while a bui
 """
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from stages.langid import CODEGEEX_LANGUAGES
-from stages.summary import books_balance
+from codecorpus.stages.langid import CODEGEEX_LANGUAGES
+from codecorpus.stages.summary import books_balance
 
-# CodeGeeX-13B's corpus shares (SPEC §3); the last 13 languages share 3.10% together.
+# CodeGeeX-13B's corpus shares (arXiv 2303.17568); the last 13 languages share 3.10% together.
 CODEGEEX_SHARES = {"C++": 28.50, "Python": 26.67, "Java": 15.98, "JavaScript": 7.13, "C": 6.72, "Go": 4.71,
                    "HTML": 3.11, "Shell": 1.73, "PHP": 1.37, "CSS": 0.99}
 CODEGEEX_REST = 3.10
@@ -29,11 +32,54 @@ def final_languages(stats: dict) -> dict:
     return list(stages.values())[-1]["kept_by_language"] if stages else {}
 
 
-def _table(title: str | None, columns: list[str]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    return table
+PIPE_WIDTH = 160   # columns of the report when it goes to a pipe or a file (a terminal gives its own)
+
+
+def console() -> Console:
+    """Where the report goes: the terminal at its width, else PIPE_WIDTH columns."""
+    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
+
+
+class _Grid:
+    """A table that never cuts a figure: too wide for the console, it is printed as several tables of
+    its columns side by side in turn, the first column repeated in each (a single cell wider than the
+    whole console, a long path, folds onto more lines)."""
+
+    def __init__(self, title: str | None, columns: list[str]):
+        self.title, self.columns, self.rows = title, columns, []
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append([str(c) for c in cells])
+
+    def _width(self, i: int) -> int:
+        cells = [self.columns[i]] + [row[i] for row in self.rows]
+        return max(Text.from_markup(line).cell_len for cell in cells for line in cell.split("\n")) + 3
+
+    def _part(self, title: str | None, keep: list[int]) -> Table:
+        table = Table(title=title, title_justify="left")
+        for i in keep:
+            table.add_column(self.columns[i], justify="left" if i == 0 else "right", overflow="fold")
+        for row in self.rows:
+            table.add_row(*(row[i] for i in keep))
+        return table
+
+    def __rich_console__(self, console: Console, options):
+        widths = [self._width(i) for i in range(len(self.columns))]
+        parts, part, used = [], [], 1 + widths[0]
+        for i in range(1, len(self.columns)):
+            if part and used + widths[i] > options.max_width:
+                parts.append(part)
+                part, used = [], 1 + widths[0]
+            part.append(i)
+            used += widths[i]
+        parts.append(part)
+        for k, columns in enumerate(parts):
+            title = self.title if k == 0 or self.title is None else f"{self.title} (continued)"
+            yield self._part(title, [0, *columns])
+
+
+def _table(title: str | None, columns: list[str]) -> _Grid:
+    return _Grid(title, columns)
 
 
 def render(stats: dict, manifest: dict | None, console: Console) -> None:
@@ -99,7 +145,8 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
     if clusters:
         console.print(f"[bold]Near-duplicate clusters:[/bold] {clusters['clusters']:,}, {clusters['removed']:,} files removed, "
                       "each next to its kept file")
-        console.print("cluster sizes: " + ", ".join(f"{k}×{v}" for k, v in list(clusters["size_histogram"].items())[:12]))
+        console.print("cluster sizes (files × clusters): " +
+                      ", ".join(f"{k}×{v:,}" for k, v in clusters["size_histogram"].items()))
         similarity = clusters.get("similarity_histogram", {})
         if similarity:
             most = max(similarity.values())

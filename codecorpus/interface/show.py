@@ -20,7 +20,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.browse import META, STAGES, connect, journey
+from codecorpus.interface.browse import META, STAGES, connect, journey
 
 LEXERS = {"C++": "cpp", "C#": "csharp", "Objective-C": "objective-c", "Objective-C++": "objective-c++", "Shell": "bash",
           "CUDA": "cuda", "Visual Basic": "vbnet", "TeX": "tex", "Emacs Lisp": "emacs-lisp"}
@@ -38,6 +38,10 @@ class Filters:
     sample: int | None = None
     seed: int = 0
     limit: int = 20
+    similarity_bin: float | None = None   # near duplicates whose similarity to their kept file is in this 0.05 bin
+
+
+SIMILARITY_BIN = "least(floor(similarity * 20 + 1e-9), 19) / 20"   # stages.near_dedup.similarity_bin, in SQL
 
 
 def select(filters: Filters) -> tuple[str, list]:
@@ -52,11 +56,16 @@ def select(filters: Filters) -> tuple[str, list]:
     if filters.grep:
         where.append("regexp_matches(text, ?)")
         params.append(filters.grep)
+    if filters.similarity_bin is not None:
+        where.append(f"id IN (SELECT id FROM clusters WHERE {SIMILARITY_BIN} = ?)")
+        params.append(filters.similarity_bin)
     view = "rejects" if dropped else "(SELECT *, NULL::VARCHAR AS stage FROM kept)"
     sql = f"SELECT {', '.join(META)}, stage, text FROM {view}" + (" WHERE " + " AND ".join(where) if where else "")
     if filters.sample:
-        sql += " ORDER BY hash(id || ?::VARCHAR)"   # a seeded sample, the same for the same seed
+        sql += " ORDER BY hash(id || ?::VARCHAR), id"   # a seeded sample, the same for the same seed
         params.append(filters.seed)
+    else:
+        sql += " ORDER BY source, repo, path, id"       # the same files in the same order, run after run
     limit = filters.sample or filters.limit
     return sql + (f" LIMIT {int(limit)}" if limit else ""), params
 

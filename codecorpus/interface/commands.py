@@ -1,0 +1,287 @@
+"""What each `codecorpus` subcommand does, given its parsed arguments (the parser is in cli.py).
+
+Every check of what the user gave happens before any work starts, and every failure is a
+CodecorpusError: one line, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from codecorpus.errors import require
+from codecorpus.interface.arguments import UserError, one_of
+
+BUILD_LOG = "build.log"   # in the run folder: Ray's own lines (start-up, Ray Data's plans and warnings), unless --verbose
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from codecorpus.pipeline.config import load_config
+
+    cfg = load_config(args.config)  # fails before Ray starts
+    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    from codecorpus.interface.progress import BuildView
+    from codecorpus.pipeline.build import Build
+    from codecorpus.pipeline.ray_runtime import check_address, init_ray
+    from codecorpus.pipeline.rundir import RunDir
+
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_address(address)
+    run = RunDir(out)
+    run.prepare()
+    view = BuildView()
+    view.echo(f"codecorpus build {args.config} → {run.root}")
+    with _stderr_to(None if args.verbose else run.root / BUILD_LOG):
+        init_ray(cfg, args.address, log_level=logging.INFO, log_to_driver=args.verbose)
+        manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view).run_all()
+    view.echo(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
+              f"under {run.shards}")
+    return 0
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path | None):
+    """Send this process's stderr (file descriptor 2, which Ray's C++ core, its Python loggers and the
+    processes it starts write to) to `path` while the build runs; the user's terminal keeps the
+    build's own lines. Errors are printed after it is given back."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _load_run(path: str) -> tuple[dict, dict | None]:
+    from codecorpus.pipeline.rundir import RunDir
+
+    run = RunDir(path)
+    if not run.root.is_dir():
+        raise UserError(f"{path}: " + ("a file, not a run folder" if run.root.exists() else "no such folder"))
+    if not run.is_run():
+        raise UserError(f"{path}: not a codecorpus run (no stats.json or manifest.json)")
+    stats = run.read_json(run.stats_path) if run.stats_path.is_file() else {}
+    manifest = run.read_json(run.manifest_path) if run.manifest_path.is_file() else None
+    return stats, manifest
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from codecorpus.interface import report
+
+    if args.compare and args.html:
+        raise UserError("--compare and --html: the HTML page shows one run; give one of them")
+    stats, manifest = _load_run(args.run)
+    if args.compare:
+        other_stats, other_manifest = _load_run(args.compare)
+        diff = report.compare({"stats": stats, "manifest": manifest}, {"stats": other_stats, "manifest": other_manifest},
+                              args.run, args.compare)
+        print(json.dumps(diff, indent=2)) if args.json else report.render_compare(diff, report.console())
+        return 0
+    if args.html:
+        require("matplotlib", "inspect", "codecorpus stats --html")
+        from codecorpus.interface.html_report import render_html
+
+        try:
+            Path(args.html).write_text(render_html(stats, manifest, f"codecorpus: {Path(args.run).resolve().name}"), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+        print(f"wrote {args.html}")
+    if args.json:
+        print(json.dumps({"stats": stats, "manifest": manifest}, indent=2))
+    elif not args.html:
+        report.render(stats, manifest, report.console())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    require("mindspore", "train", "codecorpus train")
+    from codecorpus.pipeline.config import parse_toml, validate
+    from codecorpus.trainer.config import TrainConfig
+    from codecorpus.trainer.train import train
+
+    cfg = validate(TrainConfig, parse_toml(args.config), args.config)
+    if args.node_rank >= args.nodes:
+        raise UserError(f"--node-rank {args.node_rank}: not a node of --nodes {args.nodes} (0 … {args.nodes - 1})")
+    overrides = {k: v for k, v in (("steps", args.steps), ("log_every", args.log_every), ("out_dir", args.out_dir)) if v is not None}
+    if args.nproc and not args.dry_run:
+        from codecorpus.trainer.data import read_manifest
+        from codecorpus.trainer.launch import launch
+        from codecorpus.trainer.parallel import check_device, check_layout
+
+        par = cfg.parallel   # a layout or device this machine cannot run: refused here, before any process starts
+        check_layout(par, cfg.model, read_manifest(args.data)["tokenizer"]["vocab_size"], None, cfg.train.device)
+        check_device(cfg.train.device)
+        forwarded = [args.config, "--data", args.data] + [a for k, v in (("--steps", args.steps), ("--log-every", args.log_every),
+                                                                         ("--out-dir", args.out_dir)) if v is not None for a in (k, str(v))]
+        return launch(forwarded, par.data_parallel * par.model_parallel, args.nproc, args.nodes, args.node_rank,
+                      args.master_addr, args.master_port, Path(args.out_dir or cfg.train.out_dir))
+    train(cfg, args.data, overrides=overrides, dry_run=args.dry_run)
+    return 0
+
+
+def _run_folder(path: str) -> str:
+    if not Path(path).is_dir():
+        raise UserError(f"{path}: " + ("a file, not a run folder" if Path(path).exists() else "no such run folder"))
+    return path
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    require("duckdb", "inspect", "codecorpus show")
+    from rich.console import Console
+
+    from codecorpus.interface.browse import STAGES, connect
+    from codecorpus.interface.show import Filters, show, show_journey
+    from codecorpus.stages.langid import KNOWN_LANGUAGES
+
+    run = _run_folder(args.run)
+    stage = one_of(args.stage, list(STAGES), "--stage") if args.stage else None
+    language = one_of(args.language, sorted(KNOWN_LANGUAGES), "--language") if args.language else None
+    con = connect(run)
+    reason = source = None
+    if args.reason:
+        reasons = [r for (r,) in con.execute("SELECT DISTINCT reason FROM rejects WHERE reason IS NOT NULL ORDER BY 1").fetchall()]
+        reason = one_of(args.reason, reasons, "--reason")
+    if args.source:
+        sources = [s for (s,) in con.execute("SELECT DISTINCT source FROM files UNION SELECT DISTINCT source FROM rejects "
+                                            "ORDER BY 1").fetchall()]
+        source = one_of(args.source, sources, "--source")
+    console = Console()
+    if args.id:
+        if not show_journey(run, args.id, args.json, console):
+            raise UserError(f"{args.run}: no file with id {args.id}")
+        return 0
+    filters = Filters(stage=stage, reason=reason, language=language, source=source, repo=args.repo,
+                      path=args.path, grep=args.grep, sample=args.sample, seed=args.seed, limit=args.limit)
+    show(run, filters, args.json, console)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    require("duckdb", "inspect", "codecorpus query")
+    from rich.table import Table
+
+    from codecorpus.interface.browse import query
+    from codecorpus.interface.report import console
+
+    columns, rows = query(_run_folder(args.run), args.sql)
+    if args.json:
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row)), ensure_ascii=False, default=str))
+        return 0
+    table = Table(*columns)
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in rows:
+        table.add_row(*[f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v) for v in row])
+    console().print(table)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    require("flask", "inspect", "codecorpus serve")
+    require("duckdb", "inspect", "codecorpus serve")
+    from codecorpus.interface.browse import connect
+    from codecorpus.interface.serve import make_app
+
+    run = _run_folder(args.run)
+    connect(run)                       # not a run: one line now, not a page that fails later
+    print(f"codecorpus serve: {run} on http://{args.host}:{args.port}/ (read-only; Ctrl-C stops)", flush=True)
+    try:
+        make_app(run).run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    except OSError as exc:
+        raise UserError(f"--host {args.host} --port {args.port}: cannot listen there ({exc.strerror or exc})") from None
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    require("mindspore", "train", "codecorpus export")
+    from codecorpus.pipeline.export import export_mindrecord
+
+    out = args.out or str(Path(args.run) / "export" / args.format)
+    result = export_mindrecord(args.run, out, files=args.files)
+    print(f"{result['rows']:,} rows → " + ", ".join(result["files"]))
+    return 0
+
+
+def _tokenizer_at(path: str):
+    """The tokenizer in `path`: a tokenizer.json, or a run folder (or its tokenizer/ folder)."""
+    from codecorpus.tokenizer.bpe import load_tokenizer
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer" / "tokenizer.json" if (p / "tokenizer").is_dir() else p / "tokenizer.json"
+    if not p.is_file():
+        raise UserError(f"--tokenizer {path}: no tokenizer.json there")
+    try:
+        return load_tokenizer(p)
+    except Exception as exc:   # tokenizers raises its own Exception for a file that is not a tokenizer
+        raise UserError(f"--tokenizer {path}: not a tokenizer.json ({str(exc).splitlines()[0][:160]})") from None
+
+
+def _text_files(paths: list[str]) -> list[Path]:
+    """The files to train on: each file given, and every file under each folder given (sorted)."""
+    files = []
+    for name in paths:
+        p = Path(name)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise UserError(f"{name}: no such file or folder")
+    return files
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    from codecorpus.tokenizer.bpe import train_bpe
+    from codecorpus.tokenizer.errors import VocabularyTooSmall
+
+    if args.action == "train":
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {args.out}: a file, not a folder (tokenizer.json is written into it)")
+        files = _text_files(args.files)
+
+        def texts():
+            for f in files:
+                try:
+                    yield f.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    print(f"skipped {f}: {type(exc).__name__}", file=sys.stderr)
+        try:
+            tok = train_bpe(texts(), vocab_size=args.vocab_size, min_frequency=args.min_frequency)
+        except VocabularyTooSmall as exc:
+            raise UserError(f"{exc.got:,} of {args.vocab_size:,} ids from {len(files):,} file(s): give more text, "
+                            f"or a smaller --vocab-size (or --min-frequency 1)") from None
+        out.mkdir(parents=True, exist_ok=True)
+        tok.save(str(out / "tokenizer.json"))
+        print(f"{tok.get_vocab_size():,} ids → {out / 'tokenizer.json'}")
+    elif args.action == "encode":
+        tok = _tokenizer_at(args.tokenizer)
+        text = args.text if args.text is not None else sys.stdin.read()
+        print(" ".join(map(str, tok.encode(text, add_special_tokens=False).ids)))
+    else:
+        tok = _tokenizer_at(args.tokenizer)
+        ids, size = [], tok.get_vocab_size()
+        for word in args.ids or sys.stdin.read().split():
+            try:
+                ids.append(int(word))
+            except ValueError:
+                raise UserError(f"decode: {word!r} is not an id (whole numbers 0 … {size - 1:,})") from None
+            if not 0 <= ids[-1] < size:
+                raise UserError(f"decode: id {ids[-1]} is out of range (this tokenizer's ids are 0 … {size - 1:,})")
+        print(tok.decode(ids, skip_special_tokens=False), end="")
+    return 0

@@ -1,0 +1,152 @@
+"""The build's Ray: start a local one or join a cluster, the workers' environment, Ray Data settings,
+and what a Ray failure means for the build (a lost node or worker: run the step again; a full or
+read-only disk: one line saying so)."""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import ray
+import ray.data
+
+import codecorpus
+from codecorpus.pipeline.config import BuildConfig, RayConfig
+from codecorpus.pipeline.errors import BuildError
+
+SHIPPED = ("pipeline", "stages", "tokenizer")   # the subpackages a build's workers import
+JOIN_TIMEOUT = 25.0     # seconds a Ray cluster has to answer before `--address` is called wrong
+_JOIN = ("import sys, ray\n"
+         "ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, logging_level='ERROR')\n")
+
+
+def check_address(address: str, timeout: float = JOIN_TIMEOUT) -> None:
+    """Fail fast, in one line, on an address where no Ray cluster answers: Ray itself retries for
+    minutes, printing only to its log. Nothing listening is found at once (a TCP connection); a port
+    that listens but is not a Ray head's by joining from a separate process, given `timeout` seconds."""
+    if address != "auto":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            raise BuildError(f"--address {address}: not HOST:PORT (or 'auto')")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+        except OSError as exc:
+            raise BuildError(f"--address {address}: nothing answers there ({exc.strerror or exc}); "
+                             "the head's address is what `ray start --head` printed (port 6379 by default)") from None
+    try:
+        probe = subprocess.run([sys.executable, "-c", _JOIN, address], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"--address {address}: no Ray cluster answered within {timeout:.0f} s (something listens "
+                         "there, but not a Ray head; its port is 6379 unless `ray start --port` said otherwise)") from None
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no message"])[-1][:300]
+        raise BuildError(f"cannot join the Ray cluster at {address}: {last}")
+
+
+def init_ray(cfg: BuildConfig, address: str | None, log_level: int = logging.ERROR, log_to_driver: bool = False) -> None:
+    """Start a local Ray (CPUs from config, else all) or join a running cluster (--address, else RAY_ADDRESS).
+    Ray's own lines (start-up, Ray Data) go to stderr from `log_level` up; `log_to_driver` adds the
+    workers' output (the CLI sends stderr to RUN/build.log, or with --verbose leaves it on the terminal).
+
+    Without an address the build always starts its own Ray: Ray would otherwise attach to whatever cluster
+    /tmp/ray/ray_current_cluster names (a `ray start` or test cluster left on the machine)."""
+    if ray.is_initialized():
+        return
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(log_level)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict = dict(include_dashboard=False, logging_level=log_level, log_to_driver=log_to_driver,
+                        runtime_env={"env_vars": worker_env(cfg.ray)})
+    if address:
+        # Ship our code to the cluster's workers, which may not have codecorpus installed.
+        kwargs["runtime_env"]["py_modules"] = [package_for_workers()]
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError) as exc:
+            hint = ("; the cluster wants a token: export RAY_AUTH_MODE=token (token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                    if "auth" in str(exc).lower() else "")
+            raise BuildError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[-1][:300]}{hint}") from None
+    else:
+        ray.init(address="local", num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
+    tune_ray_data(cfg.ray)
+
+
+def package_for_workers() -> str:
+    """A folder named `codecorpus` holding the package as the workers import it (Ray's `py_modules`
+    ships a folder under its own name). An installed wheel already is one; a source checkout installed
+    in editable mode keeps its subpackages in the repository's folders, so they are gathered into one."""
+    root = Path(codecorpus.__file__).parent
+    if all((root / name / "__init__.py").is_file() for name in SHIPPED):
+        return str(root)
+    import importlib
+
+    target = Path(tempfile.mkdtemp(prefix="codecorpus-ship-")) / "codecorpus"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(root, target, ignore=ignore)
+    for name in SHIPPED:
+        source = Path(importlib.import_module(f"codecorpus.{name}").__file__).parent
+        shutil.copytree(source, target / name, ignore=ignore, dirs_exist_ok=True)
+    return str(target)
+
+
+def worker_env(ray_cfg: RayConfig) -> dict[str, str]:
+    """Environment of the Ray workers. With `release_freed_memory`, Arrow's allocator (mimalloc in the
+    pyarrow wheels) hands freed pages back to the OS at once: by default it keeps them, and a worker
+    that reads block after block grew by about 100 MB per block it had handled."""
+    if not ray_cfg.release_freed_memory:
+        return {}
+    return {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_PURGE_DECOMMITS": "1"}
+
+
+def tune_ray_data(ray_cfg: RayConfig) -> None:
+    """Ray Data settings of this driver from the `[ray]` section: what bounds a worker's memory when it
+    reads Parquet (a read task's row groups, the block size). The shuffles are codecorpus's own
+    (codecorpus.pipeline.shuffle), by plain tasks through the run folder."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    # Ray Data's Parquet reader packs row groups into read tasks of up to 128 MiB (uncompressed) by
+    # default; the driver reads this variable when it plans a read, so setting it here bounds them
+    os.environ["RAY_DATA_PARQUET_BIN_PACKING_BYTES"] = str(ray_cfg.read_task_bytes)
+    if ray_cfg.target_block_bytes:
+        ctx.target_max_block_size = ray_cfg.target_block_bytes
+
+
+def _causes(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+
+
+def lost_to_the_cluster(exc: BaseException) -> str | None:
+    """The name of the Ray failure (a dead node, worker or actor, a lost object) behind `exc`, if any."""
+    lost = (ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError,
+            ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.LocalRayletDiedError)
+    for cause in _causes(exc):
+        if isinstance(cause, lost):
+            return type(cause).__name__
+    return None
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def write_error(exc: BaseException) -> str | None:
+    """'No space left on device: PATH' when a full, read-only or failing disk is behind `exc` (from a
+    Ray task only the message survives, hence the text is read too)."""
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
+            return f"{os.strerror(cause.errno)}" + (f": {cause.filename}" if cause.filename else "")
+        found = re.search(r"\[Errno (\d+)\] [^:\n]*(?:: '([^'\n]+)')?", str(cause))
+        if found and int(found.group(1)) in WRITE_ERRNOS:
+            return os.strerror(int(found.group(1))) + (f": {found.group(2)}" if found.group(2) else "")
+    return None
