@@ -3,6 +3,7 @@ and what a Ray failure means for the build (a lost node or worker: run the step 
 read-only disk: one line saying so)."""
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import os
@@ -22,7 +23,7 @@ from codecorpus.pipeline.config import BuildConfig, RayConfig
 from codecorpus.pipeline.errors import BuildError
 
 SHIPPED = ("pipeline", "stages", "tokenizer")   # the subpackages a build's workers import
-JOIN_TIMEOUT = 25.0     # seconds a Ray cluster has to answer before `--address` is called wrong
+JOIN_TIMEOUT = 20.0     # seconds a Ray cluster has to answer before `--address` is called wrong
 _JOIN = ("import sys, ray\n"
          "ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, logging_level='ERROR')\n")
 
@@ -88,6 +89,7 @@ def package_for_workers() -> str:
     import importlib
 
     target = Path(tempfile.mkdtemp(prefix="codecorpus-ship-")) / "codecorpus"
+    atexit.register(shutil.rmtree, target.parent, True)      # Ray has uploaded it by then
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(root, target, ignore=ignore)
     for name in SHIPPED:

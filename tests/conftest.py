@@ -1,6 +1,7 @@
 """Fixtures built at run time from real code already on the machine (the Python standard library)."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def make_pile(path: Path, docs: list[tuple[str, str]]) -> Path:
     import json
 
     import zstandard
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = "".join(json.dumps({"text": t, "meta": {"pile_set_name": s}}) + "\n" for s, t in docs).encode()
     if path.name.endswith(".zst"):
         data = zstandard.ZstdCompressor(level=3).compress(data)
@@ -57,6 +59,7 @@ def make_codeparrot_parquet(path: Path, files: list[Path], text_column: str = "c
     """A github-code-shaped Parquet file from real files (repo_name, path, code, language, license, size)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+    path.parent.mkdir(parents=True, exist_ok=True)
     texts = [f.read_text(encoding="utf-8") for f in files]
     table = pa.table({"repo_name": [f"python/{f.parent.name}" for f in files], "path": [f.name for f in files],
                       text_column: texts, "language": ["Python"] * len(files),
@@ -179,3 +182,54 @@ def run(corpus):
     return root / "run2"
 
 
+
+
+@contextlib.contextmanager
+def serving(run: Path):
+    """`codecorpus serve RUN` on a free port of 127.0.0.1, answering: yields its base URL; stopped after."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "codecorpus", "serve", str(run), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/", timeout=10)
+                break
+            except urllib.error.HTTPError:
+                break                      # it answers (with an error page: the caller looks at it)
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def query(run: Path, sql: str) -> list[dict]:
+    """The rows of `codecorpus query RUN SQL --json`."""
+    import json
+
+    return [json.loads(line) for line in codecorpus("query", str(run), sql, "--json").stdout.splitlines()]
+
+
+def served(run: Path, *paths: str) -> list[int]:
+    """The HTTP status of each page of `codecorpus serve RUN`."""
+    import urllib.error
+    import urllib.request
+
+    statuses = []
+    with serving(run) as base:
+        for path in paths:
+            try:
+                statuses.append(urllib.request.urlopen(base + path, timeout=30).status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+    return statuses

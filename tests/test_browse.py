@@ -4,15 +4,12 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
 
-from conftest import codecorpus
+from conftest import codecorpus, serving
 
 pytestmark = pytest.mark.slow
 
@@ -69,46 +66,14 @@ def test_serve_bins_similarity_as_stats_does_and_each_bar_opens_its_files(run):
     """The similarity histogram on `serve`'s index is the stats' own (bins of 0.05, the last one
     closed at 1.00), and a bin's bar lists exactly the near duplicates of that bin."""
     histogram = json.loads((run / "stats.json").read_text())["stages"]["06_near_dedup"]["clusters"]["similarity_histogram"]
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "codecorpus", "serve", str(run), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                index = urllib.request.urlopen(base + "/", timeout=5).read().decode()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serving(run) as base:
+        index = urllib.request.urlopen(base + "/", timeout=30).read().decode()
         shown = {m.group(2): (int(m.group(3).replace(",", "")), m.group(1)) for m in re.finditer(
             r"<a href='([^']*similarity=[^']*)'>(\d\.\d\d)–\d\.\d\d</a></td><td class=num>([\d,]+)</td>", index)}
         assert {low: n for low, (n, _) in shown.items()} == histogram and "1.00–1.05" not in index
         low, (n, link) = min(shown.items(), key=lambda kv: kv[1][0])
         listing = urllib.request.urlopen(base + link.replace("&amp;", "&"), timeout=30).read().decode()
         assert listing.count("<tr><td><a href='/file/") == n
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def test_a_files_journey(run):
-    near = lines(codecorpus("query", str(run), "SELECT id, survivor_id, similarity FROM clusters LIMIT 1", "--json").stdout)[0]
-    trip = lines(codecorpus("show", str(run), "--id", near["id"], "--json").stdout)[0]
-    assert [s["stage"] for s in trip["stages"]][-1] == "06_near_dedup" and trip["left_at"] == "06_near_dedup"
-    assert trip["stages"][-1]["reason"] == "near_duplicate" and all(s["status"] == "kept" for s in trip["stages"][:-1])
-    assert trip["duplicates"]["kept"]["id"] == near["survivor_id"] and trip["duplicates"]["similarity"] == near["similarity"]
-    shown = " ".join(codecorpus("show", str(run), "--id", near["id"]).stdout.split())
-    assert "near duplicate of" in shown and "removed file" in shown and "kept file" in shown
-    kept = lines(codecorpus("query", str(run), f"SELECT id FROM kept WHERE id = '{near['survivor_id']}'", "--json").stdout)
-    assert kept, "the kept file of a near duplicate is in the shards"
-    trip = lines(codecorpus("show", str(run), "--id", near["survivor_id"], "--json").stdout)[0]
-    assert trip["left_at"] is None and len(trip["stages"]) == 7 and "duplicates" not in trip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _dom(chromium: str, url: str, profile) -> tuple[str, dict]:
@@ -127,17 +92,7 @@ def test_serve_in_headless_chromium(run, tmp_path):
     if chromium is None:
         assert not os.environ.get("CI"), "CI installs Debian's chromium (.ci/run); it is missing"
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "codecorpus", "serve", str(run), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serving(run) as base:
         profile = tmp_path / "profile"
 
         def visit(path: str) -> str:
@@ -155,6 +110,3 @@ def test_serve_in_headless_chromium(run, tmp_path):
         members = visit(cluster)
         diff = visit(re.search(r"href=\"(/diff/[0-9a-f]+)\"", members).group(1))
         assert 'class="diff"' in diff and "estimated Jaccard" in diff
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -92,6 +92,8 @@ CASES = [  # (arguments, words the one line must hold); {name} is a path from `p
     (["train", str(TINY_CONFIG), "--data", "{empty}", "--nodes", "2", "--node-rank", "2"], "--node-rank 2", "0 … 1"),
     (["train", str(TINY_CONFIG), "--data", "{empty}", "--master-port", "0"], "argument --master-port"),
     (["train", str(TINY_CONFIG)], "the following arguments are required: --data"),
+    (["train", str(ROOT / "configs" / "model-13b.toml"), "--data", "{empty}", "--nproc", "8", "--nodes", "192"],
+     "train.device = 'Ascend'", "no Ascend on this machine"),            # refused before msrun starts 1,536 ranks
     (["export", "{empty}", "--files", "0"], "argument --files"),
     (["export", "{empty}", "--format", "parquet"], "argument --format", "mindrecord"),
     (["tokenizer"], "codecorpus tokenizer: error", "action"),
@@ -108,10 +110,33 @@ CASES = [  # (arguments, words the one line must hold); {name} is a path from `p
 ]
 
 
+def in_process(args: list[str], capsys) -> subprocess.CompletedProcess:
+    """`codecorpus ARGS` run by its `main` in this process (what the console script calls): its exit
+    status, and what it printed. An exception that escapes `main` fails the test as a traceback would."""
+    from codecorpus.interface.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[" ".join(c[0])[:60] or "(none)" for c in CASES])
-def test_a_mistake_is_one_line_and_exit_2(case, places):
+def test_a_mistake_is_one_line_and_exit_2(case, places, capsys):
     args = [a.format(**places) for a in case[0]]
-    one_line_error(codecorpus(*args, cwd=Path(places["root"])), *case[1:])
+    one_line_error(in_process(args, capsys), *case[1:])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["show", "{empty}", "--limit", "-1"], "argument --limit"),
+    (["tokenizer", "decode", "--tokenizer", "{tok}", "--", "-1"], "id -1 is out of range"),
+    (["build", "{config}", "--out", "{out}", "--address", "127.0.0.1:1"], "nothing answers"),
+])
+def test_the_installed_command_says_the_same(args, words, places):
+    """A few of the table's cases through the real `codecorpus` process: its exit status and stderr."""
+    one_line_error(codecorpus(*[a.format(**places) for a in args], cwd=Path(places["root"])), words)
 
 
 def test_the_commands_that_go_right_still_do(places):
@@ -121,3 +146,22 @@ def test_the_commands_that_go_right_still_do(places):
     assert codecorpus("tokenizer", "train", str(STDLIB / "json"), "--out", str(out), "--vocab-size", "300").returncode == 0
     assert (out / "tokenizer.json").is_file()          # a folder of text files is read, file by file
     assert codecorpus("--version").stdout.startswith("codecorpus ")
+
+
+@pytest.mark.slow
+def test_an_address_that_listens_but_is_no_ray_cluster_ends_in_seconds(places):
+    """A port where something listens (here a bare TCP server) but no Ray head answers: one line within
+    30 s, not Ray's minutes of retries in the run's log."""
+    import socket
+    import time
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        started = time.monotonic()
+        proc = codecorpus("build", places["config"], "--out", str(Path(places["root"]) / "no-ray"), "--address", address)
+        took = time.monotonic() - started
+    one_line_error(proc, f"--address {address}", "no Ray cluster answered within 20 s")
+    assert took < 40, took
+    assert not (Path(places["root"]) / "no-ray").exists()      # nothing written for a build that never started

@@ -140,3 +140,20 @@ def test_lsh_bands_and_rows_are_datasketchs():
         for threshold in (0.5, 0.7, 0.72, 0.8, 0.85):
             lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
             assert lsh_params(threshold, num_perm) == (lsh.b, lsh.r), (threshold, num_perm)
+
+
+def test_the_package_shipped_to_a_clusters_workers_imports_on_its_own(tmp_path):
+    """What `--address` hands Ray's py_modules: one folder named codecorpus that a worker without
+    codecorpus installed imports the build's modules from (here: a fresh interpreter started inside it)."""
+    import subprocess
+    import sys
+
+    from codecorpus.pipeline.ray_runtime import package_for_workers
+
+    shipped = Path(package_for_workers())
+    assert shipped.name == "codecorpus" and (shipped / "__init__.py").is_file()
+    script = ("import codecorpus.pipeline.build as b, codecorpus.stages.per_file as s, codecorpus.tokenizer.bpe as t\n"
+              "print(b.__file__, s.__file__, t.__file__)")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=shipped.parent, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert all(path.startswith(str(shipped)) for path in proc.stdout.split()), proc.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import BUILD, codecorpus
+from conftest import BUILD, codecorpus, query, served
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,11 @@ def test_kill_minus_9_at_three_points_then_resume(corpus, run):
         "in near-dedup after its candidate pairs": lambda: (out / "work" / "near_dedup_edges.fingerprint").is_file(),
         "tokenizing": lambda: parquet_parts(stages / "08_tokenize.partial") >= 1,
     }
-    logs = [build_and_kill(cfg, out, point, root / f"killed-{i}.log") for i, point in enumerate(points.values())]
+    logs = []
+    for i, point in enumerate(points.values()):
+        logs.append(build_and_kill(cfg, out, point, root / f"killed-{i}.log"))
+        if i == 0:
+            readable_mid_per_file_pass(out)
     edges_written = (out / "work" / "near_dedup_edges.fingerprint").stat().st_mtime_ns
     final = codecorpus("build", str(cfg), "--out", str(out)).stdout
 
@@ -85,6 +89,18 @@ def test_kill_minus_9_at_three_points_then_resume(corpus, run):
     # ...a half-written stage kept its finished partitions, and near-dedup its candidate pairs.
     assert (out / "work" / "near_dedup_edges.fingerprint").stat().st_mtime_ns == edges_written
     assert json.loads((out / "stats.json").read_text())["status"] == "complete"
+
+
+def readable_mid_per_file_pass(out: Path) -> None:
+    """`query`, `show` and `serve` on a run killed in its per-file pass: the partitions written so far."""
+    assert not (out / "stages" / "files").exists()
+    assert query(out, "SELECT 1 AS one") == [{"one": 1}]
+    files = query(out, "SELECT count(*) AS n FROM files")[0]["n"]
+    assert files > 0 and query(out, "SELECT count(*) AS n FROM kept")[0]["n"] == files     # nothing deduplicated yet
+    assert query(out, "SELECT count(*) AS n FROM stage_06_near_dedup")[0]["n"] == 0
+    shown = [json.loads(line) for line in codecorpus("show", str(out), "--json", "--limit", "1").stdout.splitlines()]
+    assert len(shown) == 1 and shown[0]["text"]
+    assert served(out, "/", "/files", "/files?stage=01_ingest") == [200, 200, 200]
 
 
 def test_a_config_change_reruns_what_follows_and_force_reruns_all(corpus, run):

@@ -24,9 +24,16 @@ def check_device(device: str) -> None:
     any process starts: without it, every rank would die and a launcher wait for them."""
     if device == "CPU":
         return
+    import logging
+
     import mindspore.hal
 
-    if not mindspore.hal.is_available(device):
+    logging.disable(logging.WARNING)      # is_available logs each plugin it could not load; the line below says it all
+    try:
+        available = mindspore.hal.is_available(device)
+    finally:
+        logging.disable(logging.NOTSET)
+    if not available:
         raise TrainerError(f"train.device = {device!r}, but MindSpore finds no {device} on this machine "
                            "(set train.device = \"CPU\" for a smoke run, or run where the devices are)")
 

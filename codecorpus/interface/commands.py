@@ -121,9 +121,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         from codecorpus.trainer.launch import launch
         from codecorpus.trainer.parallel import check_device, check_layout
 
-        par = cfg.parallel   # a layout or device this machine cannot run: refused here, before any process starts
-        check_layout(par, cfg.model, read_manifest(args.data)["tokenizer"]["vocab_size"], None, cfg.train.device)
+        par = cfg.parallel   # a device or layout this machine cannot run: refused here, before any process starts
         check_device(cfg.train.device)
+        check_layout(par, cfg.model, read_manifest(args.data)["tokenizer"]["vocab_size"], None, cfg.train.device)
         forwarded = [args.config, "--data", args.data] + [a for k, v in (("--steps", args.steps), ("--log-every", args.log_every),
                                                                          ("--out-dir", args.out_dir)) if v is not None for a in (k, str(v))]
         return launch(forwarded, par.data_parallel * par.model_parallel, args.nproc, args.nodes, args.node_rank,
