@@ -60,14 +60,17 @@ def select(filters: Filters) -> tuple[str, list]:
         where.append(f"id IN (SELECT id FROM clusters WHERE {SIMILARITY_BIN} = ?)")
         params.append(filters.similarity_bin)
     view = "rejects" if dropped else "(SELECT *, NULL::VARCHAR AS stage FROM kept)"
-    sql = f"SELECT {', '.join(META)}, stage, text FROM {view}" + (" WHERE " + " AND ".join(where) if where else "")
     if filters.sample:
-        sql += " ORDER BY hash(id || ?::VARCHAR), id"   # a seeded sample, the same for the same seed
-        params.append(filters.seed)
+        order, order_params = "hash({t}id || ?::VARCHAR), {t}id", [filters.seed]   # a seeded sample: the same for a seed
     else:
-        sql += " ORDER BY source, repo, path, id"       # the same files in the same order, run after run
+        order, order_params = "{t}source, {t}repo, {t}path, {t}id", []              # the same files in the same order
     limit = filters.sample or filters.limit
-    return sql + (f" LIMIT {int(limit)}" if limit else ""), params
+    # the files are chosen by their keys alone, then only the chosen ones' texts are read
+    chosen = (f"SELECT id FROM {view}" + (" WHERE " + " AND ".join(where) if where else "") +
+              f" ORDER BY {order.format(t='')}" + (f" LIMIT {int(limit)}" if limit else ""))
+    sql = (f"SELECT {', '.join(f'v.{c}' for c in META)}, v.stage, v.text FROM {view} v "
+           f"SEMI JOIN ({chosen}) c ON v.id = c.id ORDER BY {order.format(t='v.')}")
+    return sql, params + order_params + order_params
 
 
 def matching(run: str, filters: Filters):
