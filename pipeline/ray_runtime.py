@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import importlib
 import logging
 import os
 import re
@@ -86,8 +87,6 @@ def package_for_workers() -> str:
     root = Path(codecorpus.__file__).parent
     if all((root / name / "__init__.py").is_file() for name in SHIPPED):
         return str(root)
-    import importlib
-
     target = Path(tempfile.mkdtemp(prefix="codecorpus-ship-")) / "codecorpus"
     atexit.register(shutil.rmtree, target.parent, True)      # Ray has uploaded it by then
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -57,17 +57,16 @@ def _sample_of(path: str, orders: dict[str, int]) -> pa.Table:
                      "text": pa.array(tag.tagged_texts(batch), pa.large_string())})
 
 
-def train_tokenizer(run: RunDir, tcfg: TokenizerConfig, seed: int, kept_by_language: dict[str, dict],
+def train_tokenizer(run: RunDir, tcfg: TokenizerConfig, seed: int, kept: dict[str, dict],
                     echo: Callable[[str], None]) -> None:
     """The run's tokenizer: CodeGeeX's from its files, or a BPE trained on a language-balanced sample
-    (by a seeded hash of the id) of the files that survived dedup, `kept_by_language` being their books."""
+    (by a seeded hash of the id) of the files that survived dedup, `kept` being their books per language."""
     path = run.tokenizer_path
     if tcfg.kind == "codegeex":
         tok = codegeex_tokenizer(Path(tcfg.vocab_file).expanduser(), Path(tcfg.merges_file).expanduser())
         _save(tok, path)
         echo(f"  {'tokenizer':<15} CodeGeeX's {tok.get_vocab_size():,} ids from {tcfg.vocab_file} and {tcfg.merges_file}")
         return
-    kept = kept_by_language
     fractions = sample_fractions({k: v["bytes"] for k, v in kept.items()}, tcfg.sample_bytes, tcfg.max_language_share)
     survivors = [str(f) for f in parquet_files(run.stage_dir("06_near_dedup"))]
     chosen = pa.concat_tables(ray.get([_chosen.remote(f, fractions, seed) for f in survivors]))

@@ -35,7 +35,7 @@ def _record(source: str, priority: int, max_bytes: int, row: dict, fallback_key:
     text = row.get("content", row.get("code"))
     repo, path = row.get("repo_name"), row.get("path")
     rec = dict(source=source, repo=repo, path=path, priority=priority, license=row.get("license"),
-               id_key=None if path else fallback_key, origin=f"{origin}\0{number}")
+               id_key=None if path else fallback_key, origin=origin, row=number)
     if not isinstance(text, str):
         return new_record(**rec, status=QUARANTINED, reason="missing_text")
     size = len(text.encode("utf-8", "surrogatepass"))

@@ -34,7 +34,7 @@ RECORD_SCHEMA = pa.schema([
 ])
 
 
-def record_id(source: str, repo: str, path: str, origin: str = "", row: int | None = None) -> str:
+def record_id(source: str, repo: str, path: str, origin: str = "", row: int | str | None = None) -> str:
     """The record's id, one per input record whatever the input holds: a hash of the source, the
     record's `origin` (the input file or folder it was read from, relative to the source's paths, so
     the same file present twice under two names gives two ids), repository, path and, where one file
@@ -44,7 +44,7 @@ def record_id(source: str, repo: str, path: str, origin: str = "", row: int | No
 
 def new_record(source: str, repo: str | None, path: str | None, priority: int, *, text: str | None = None,
                size: int = 0, license: str | None = None, language: str | None = None, status: str = "kept",
-               reason: str | None = None, id_key: str | None = None, origin: str = "", row: int | None = None) -> dict:
+               reason: str | None = None, id_key: str | None = None, origin: str = "", row: int | str | None = None) -> dict:
     """One record as the readers produce it (the columns of later stages left empty). `id_key` stands
     in for the path in the id and rank when there is no path (a Pile line); `origin` and `row` make
     the id unique per input record (record_id)."""

@@ -149,7 +149,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     run = _run_folder(args.run)
     stage = one_of(args.stage, list(STAGES), "--stage") if args.stage else None
     language = one_of(args.language, sorted(KNOWN_LANGUAGES), "--language") if args.language else None
-    con = connect(run)
+    con = connect(run) if args.reason or args.source else None    # the run's own reasons and sources
     reason = source = None
     if args.reason:
         reasons = [r for (r,) in con.execute("SELECT DISTINCT reason FROM rejects WHERE reason IS NOT NULL ORDER BY 1").fetchall()]

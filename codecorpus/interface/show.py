@@ -70,7 +70,7 @@ def select(filters: Filters) -> tuple[str, list]:
               f" ORDER BY {order.format(t='')}" + (f" LIMIT {int(limit)}" if limit else ""))
     sql = (f"SELECT {', '.join(f'v.{c}' for c in META)}, v.stage, v.text FROM {view} v "
            f"SEMI JOIN ({chosen}) c ON v.id = c.id ORDER BY {order.format(t='v.')}")
-    return sql, params + order_params + order_params
+    return sql, params + order_params + order_params      # the order is used twice: to choose, then to list
 
 
 def matching(run: str, filters: Filters):
