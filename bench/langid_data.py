@@ -261,7 +261,7 @@ def npm_file(name: str) -> str:
     return f"{package.replace('/', '-')}-{version}.tgz"
 
 
-def _label(name: str, package: str = "") -> str | None:
+def _label_of(name: str, package: str = "") -> str | None:
     lower = name.lower()
     if lower.endswith((".h", ".cl", ".sc")) or (lower.endswith(".m") and not package.startswith(OBJC_PACKAGES)):
         return None
@@ -269,9 +269,11 @@ def _label(name: str, package: str = "") -> str | None:
     return None if lang in UNLABELLED else lang
 
 
-def _members(kind: str, name: str) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of every file of a package whose extension names a language."""
+def members(kind: str, name: str, every_file: bool = False) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of every file of a package whose extension names a language (`every_file`: of
+    every file, C headers and all)."""
     package = f"{kind}:{name}"
+    _label = (lambda n, p="": True) if every_file else _label_of
     if kind == "python":
         root = Path(sysconfig.get_paths()["stdlib"]) if name == "stdlib" else Path(sysconfig.get_paths()["purelib"]) / name
         skip = ("site-packages", "test", "tests") if name == "stdlib" else ()
@@ -308,12 +310,12 @@ def labelled(packages: list[tuple[str, str]], per_package: int) -> dict[str, lis
     out: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for kind, name in packages:
         pool: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-        for path, data in _members(kind, name):
+        for path, data in members(kind, name):
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            lang = _label(path, f"{kind}:{name}")
+            lang = _label_of(path, f"{kind}:{name}")
             if lang == "TypeScript" and text.lstrip("\ufeff \t\r\n").startswith("<"):
                 continue            # a Qt Linguist translation (`.ts` is XML with a <TS> root there), not TypeScript
             if first_reason(KEEP, text) is None:

@@ -3,7 +3,8 @@
 Runs the demo build into a fresh folder, `codecorpus stats` on it, the demo's 40 training steps, then
 the resume example: a second
 build killed (SIGKILL) once the per-file pass has written some partitions, the same command again,
-and once more (every step up to date). Each block between `<!-- example:NAME -->` and
+and once more (every step up to date); then the demo as repository documents with FIM (the
+documents of one repository, and the head of one decoded from the shards). Each block between `<!-- example:NAME -->` and
 `<!-- /example -->` in README.md is replaced by what those commands printed (long tables cut to the
 lines the README keeps). Takes about four minutes on 2 cores.
 
@@ -52,6 +53,38 @@ def killed_during_the_per_file_pass(out: Path, after_partitions: int = 60) -> No
     time.sleep(2)
 
 
+def decoded_document(run: Path, repo: str, lines_per_file: int = 3) -> str:
+    """The repository document of `repo` found in the shards, decoded: its header and, per file, the
+    separator line and the first lines after it."""
+    import json
+
+    import numpy as np
+
+    from codecorpus.stages.pack import read_shard
+    from codecorpus.tokenizer.bpe import load_tokenizer
+    from codecorpus.tokenizer.special import special_ids
+
+    tok = load_tokenizer(run / "tokenizer" / "tokenizer.json")
+    ids = special_ids(tok)
+    shards = json.loads((run / "manifest.json").read_text())["shards"]
+    flat = np.concatenate([np.stack(read_shard(run / "shards" / s["shard"]).column("input_ids").to_numpy(zero_copy_only=False)).ravel()
+                           for s in shards]).astype(np.int64)
+    header = np.array([ids["repo_name"], *tok.encode(repo + "\n").ids])
+    starts = [int(i) for i in np.flatnonzero(flat == ids["repo_name"]) if np.array_equal(flat[i:i + len(header)], header)]
+    end = starts[0] + int(np.argmax(flat[starts[0]:] == ids["eod"]))
+    text = tok.decode(flat[starts[0]:end + 1].tolist(), skip_special_tokens=False)
+    out, left = [], 0
+    for line in text.splitlines():
+        if line.startswith(("<|repo_name|>", "<|file_sep|>")):
+            left = lines_per_file + 1
+        if left:
+            out.append(line)
+            left -= 1
+            if not left:
+                out.append("…")
+    return "\n".join(out + ([text.splitlines()[-1]] if not text.splitlines()[-1] in out else []))
+
+
 def shorten(text: str, out: Path, display: str) -> str:
     text = text.replace(str(out.resolve()), display).replace(str(out), display)
     return "\n".join(line.rstrip() for line in text.rstrip("\n").splitlines())
@@ -84,6 +117,18 @@ def main() -> None:
     third = shorten(codecorpus("build", CONFIG, "--out", str(resumed)), resumed, "runs/demo").splitlines()[1:]
     cmd = f"$ codecorpus build {CONFIG} --out runs/demo"
     blocks["resume"] = "\n".join([f"{cmd}       # kill -9 during the per-file pass", cmd, *again, cmd, *third])
+
+    repo_config = work / "demo-repo.toml"
+    repo_config.write_text(Path(CONFIG).read_text().replace("[packing]\n", '[packing]\ndocuments = "repo"\n') + "\n[fim]\nrate = 0.5\n")
+    repo_run = work / "demo-repo"
+    codecorpus("build", str(repo_config), "--out", str(repo_run))
+    repo_stats = shorten(codecorpus("stats", str(repo_run)), repo_run, "runs/demo-repo")
+    summary = [line for line in repo_stats.splitlines() if line.startswith(("repository documents", "  imports:", "fill-in-the-middle"))]
+    sql = "SELECT document, position, path, tokens, len(depends_on) AS imports FROM documents WHERE repo = 'json' ORDER BY position"
+    table = shorten(codecorpus("query", str(repo_run), sql), repo_run, "runs/demo-repo")
+    blocks["documents"] = ("$ codecorpus stats runs/demo-repo          (excerpt)\n" + "\n".join(summary) + "\n\n"
+                           f'$ codecorpus query runs/demo-repo "{sql}"\n{table}\n\n'
+                           "decoded from the shards (the first lines of each file):\n" + decoded_document(repo_run, "json"))
 
     readme = Path(args.readme)
     text = readme.read_text()

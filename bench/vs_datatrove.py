@@ -33,7 +33,7 @@ from pathlib import Path
 
 import zstandard
 
-from bench.langid_data import THROUGH_THIRD_SET, TRAIN, VALIDATION, _members
+from bench.langid_data import THROUGH_THIRD_SET, TRAIN, VALIDATION, members
 
 WORK = Path.home() / ".cache" / "codecorpus-bench"
 DATATROVE = "datatrove[processing]==0.10.1"
@@ -95,7 +95,7 @@ def make_input(folder: Path, mb: float) -> tuple[int, int]:
     shards = [zstandard.ZstdCompressor(level=3).stream_writer(open(folder / f"{i:02d}.jsonl.zst", "wb")) for i in range(2)]
     for kind, name in TRAIN + VALIDATION[:THROUGH_THIRD_SET]:     # at most PER_PACKAGE bytes of each: many languages
         taken = 0
-        for _, data in _members(kind, name):
+        for _, data in members(kind, name):
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:

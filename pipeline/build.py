@@ -7,8 +7,10 @@ The flow, one Ray execution per arrow:
       the comment sample, content hash and MinHash buckets; each file read and written once)
     → exact dedup (a shuffle of keys, no text) → near dedup (bucket shuffle, pairs checked by their
       signatures, files kept in order, marking)
-    → tokenizer (trained on a sample, or CodeGeeX's) → tokenize (tiktoken-speed, partitioned)
-    → pack into shards (a shuffle by shard).
+    → tokenizer (trained on a sample, or CodeGeeX's) → tokenize (tiktoken-speed, partitioned;
+      fill-in-the-middle where configured)
+    → repository documents (packing.documents = "repo": a shuffle of the files' metadata by
+      repository, dependency order, cut) → pack into shards (a shuffle by shard).
 
 Every logical stage keeps its books (records in = kept + dropped by reason + quarantined, per
 source and language), and the build checks that each stage's `in` is the previous stage's `kept`,
@@ -34,17 +36,19 @@ import ray
 
 import codecorpus.stages
 import codecorpus.tokenizer
-from codecorpus.pipeline import dedup, tokens
+from codecorpus.pipeline import dedup, documents, tokens
 from codecorpus.pipeline.config import BuildConfig
 from codecorpus.pipeline.errors import BuildError
 from codecorpus.pipeline.execute import StageRunner
 from codecorpus.pipeline.partitions import PartitionedStage
 from codecorpus.pipeline.plan import plan_inputs
 from codecorpus.pipeline.ray_runtime import lost_to_the_cluster, write_error
-from codecorpus.pipeline.rundir import FILES, PER_FILE_STAGES, PER_FILE_STEP, RunDir
+from codecorpus.pipeline.rundir import DOCUMENTS, FILES, PER_FILE_STAGES, PER_FILE_STEP, RunDir
 from codecorpus.pipeline.view import PlainView
 from codecorpus.stages import near_dedup, per_file, read_scraped, sources
 from codecorpus.stages.decontaminate import Decontaminator
+from codecorpus.stages.encode import Layout
+from codecorpus.stages.fim import FimSettings
 from codecorpus.stages.filters import build_filters
 from codecorpus.stages.license import LicensePolicy
 from codecorpus.stages.pack import token_dtype
@@ -75,6 +79,7 @@ class Build:
         self.fingerprints: dict[str, str] = {}
         self.ingest_plan: tuple[list[dict], str] | None = None
         self.shards: list[dict] = []
+        self.documents_found: dict | None = None
         self.started = self.stage_started = time.time()
 
     # -- the books ----------------------------------------------------------------------------
@@ -184,7 +189,23 @@ class Build:
     def tokenize(self) -> None:
         removed = self.books["04_clean"]["kept"] - self.books["06_near_dedup"]["kept"]
         by_shuffle = tokens.survivors_by_shuffle(removed, self.cfg.dedup.near.components)
-        self.keep_books("08_tokenize", tokens.tokenize(self.runner(), self.fingerprints["08_tokenize"], by_shuffle))
+        self.keep_books("08_tokenize", tokens.tokenize(self.runner(), self.fingerprints["08_tokenize"], by_shuffle, self.layout()))
+
+    def layout(self) -> Layout:
+        """How files become documents: FIM settings and, for repository documents, the sources read as
+        repositories (scraped and CodeParrot; the Pile's files have none)."""
+        cfg = self.cfg
+        fim = FimSettings(rate=cfg.fim.rate, spm_rate=cfg.fim.spm_rate, file_rate=cfg.fim.file_rate, seed=cfg.packing.seed)
+        repos = tuple(s.name for s in cfg.sources if s.kind != "pile") if cfg.packing.documents == "repo" else None
+        return Layout(fim=fim, repo_sources=repos)
+
+    def documents(self) -> None:
+        started = time.time()
+        self.documents_found = documents.documents(self.run, self.cfg.packing, self.partitions())
+        d = self.documents_found
+        self.echo(f"  {'09_documents':<15} {d['files']:,} files of {d['repositories']:,} repositories in {d['documents']:,} "
+                  f"documents; {d['resolved']:,} of {d['references']:,} imports resolved, {d['cycles_broken']:,} cycles broken "
+                  f"({time.time() - started:.1f}s)")
 
     def pack(self) -> None:
         self.shards = tokens.pack(self.run, self.cfg.packing, self.cfg.shards.target_bytes, self.books["08_tokenize"]["tokens"],
@@ -211,7 +232,8 @@ class Build:
             ("07_tag", self.tag, None),
             ("tokenizer", self.train_tokenizer, [cfg.tokenizer.model_dump(mode="json"), cfg.packing.seed, vocab_files,
                                                  _version("tokenizers")]),
-            ("08_tokenize", self.tokenize, None),
+            ("08_tokenize", self.tokenize, [cfg.fim.model_dump(mode="json"), cfg.packing.documents]),
+            *([(DOCUMENTS, self.documents, cfg.packing.model_dump(mode="json"))] if cfg.packing.documents == "repo" else []),
             ("pack", self.pack, [cfg.packing.model_dump(mode="json"), cfg.shards.model_dump(mode="json")]),
         ]
 
@@ -239,13 +261,15 @@ class Build:
                     done = self.state.get(name, {})
                     if done.get("fingerprint") == previous and self.output_of(name).exists():
                         self.books.update(done.get("books", {}))
+                        self.documents_found = done.get("found", self.documents_found)
                         for stage in self.stages_of(name):
                             self.echo(f"  {stage:<15} up to date (fingerprint {previous})")
                         continue
                     self.run_step(name, step)
                     self.state[name] = {"fingerprint": previous,
                                         "books": {k: v for k, v in self.books.items() if k in self.stages_of(name)},
-                                        **({"shards": self.shards} if name == "pack" else {})}
+                                        **({"shards": self.shards} if name == "pack" else {}),
+                                        **({"found": self.documents_found} if name == DOCUMENTS else {})}
                     self.run.write_state(self.state)
             except BaseException as exc:
                 self.write_stats(status="failed", extra={"error": f"{type(exc).__name__}: {exc}"[:2000]})
@@ -301,6 +325,8 @@ class Build:
                        "by_source": dict(sorted(by_source.items()))},
             "stages": self.books,
             "shards": [{k: s[k] for k in ("shard", "rows", "files", "tokens", "padding", "sha256")} for s in shards],
+            "documents": {"kind": self.cfg.packing.documents, **(self.documents_found or {})},
+            "fim": self.books.get("08_tokenize", {}).get("fim", {}),
         }
 
 

@@ -161,6 +161,16 @@ class PackingConfig(_Section):
     pack: bool = True            # false: one file per row, padded with EOD; long files cut in sliding windows
     stride: int | None = Field(default=None, ge=1)  # sliding-window step when pack = false (default: seq_length)
     seed: int = 1234
+    # file: each file a document (CodeGeeX); repo: a repository's files together (sources with repositories)
+    documents: Literal["file", "repo"] = "file"
+    order: Literal["dependencies", "random", "path"] = "dependencies"   # files in a repository document
+    max_document_tokens: int = Field(default=32_768, ge=16)            # a longer repository is cut at file boundaries
+
+
+class FimConfig(_Section):
+    rate: float = Field(default=0.0, ge=0, le=1)       # share of documents in fill-in-the-middle order (0: CodeGeeX)
+    spm_rate: float = Field(default=0.5, ge=0, le=1)   # share of those in SPM order, the rest PSM
+    file_rate: float = Field(default=0.5, ge=0, le=1)  # repository documents: share of a chosen repository's files
 
 
 class ShardsConfig(_Section):
@@ -194,6 +204,7 @@ class BuildConfig(_Section):
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     packing: PackingConfig = PackingConfig()
+    fim: FimConfig = FimConfig()
     shards: ShardsConfig = ShardsConfig()
     stats: StatsConfig = StatsConfig()
     ray: RayConfig = RayConfig()

@@ -3,6 +3,7 @@
     RUN/
       stages/NN_name/      each stage's records (Parquet), kept + dropped + quarantined, with reasons
       stages/06_near_dedup.clusters/   removed near-duplicates and the file each one duplicates
+      stages/09_documents/ repository documents (packing.documents = "repo"): each file's document and position
       tokenizer/tokenizer.json
       shards/shard-NNNNN.arrow
       manifest.json        config, input fingerprint, package versions, per-stage books, shards
@@ -35,6 +36,7 @@ PER_FILE_STAGES = ("01_ingest", "02_language", "03_filter", "04_clean")
 SHUFFLE_STAGES = ("05_exact_dedup", "06_near_dedup", "08_tokenize")   # their records are keys, without text
 STAGES = (*PER_FILE_STAGES, *SHUFFLE_STAGES)                            # the stages that drop or quarantine files
 CLUSTERS = "06_near_dedup.clusters"  # removed near duplicates and the kept file each one duplicates
+DOCUMENTS = "09_documents"           # repository documents: each file's document and position in it
 RUN_ENTRIES = {"stages", "tokenizer", "work", "shards", "export", "build.log", "stats.json", "manifest.json", "state.json",
                ".lock"}                # what a run folder holds (README: "What a run folder holds")
 

@@ -32,8 +32,10 @@ def partition_of(column: pa.ChunkedArray | pa.Array, partitions: int) -> np.ndar
 
 
 def _map(path: str, group: str, index: int, key: str, partitions: int, work: str, columns: list[str] | None,
-         transform: Callable[..., pa.Table] | None, transform_kwargs: dict) -> int:
+         transform: Callable[..., pa.Table] | None, transform_kwargs: dict, index_column: str | None = None) -> int:
     table = pq.read_table(path, columns=columns)
+    if index_column:
+        table = table.append_column(index_column, pa.array(np.full(table.num_rows, index, np.int32)))
     if transform is not None:
         table = transform(table, **transform_kwargs)
     if table.num_rows == 0:
@@ -76,12 +78,13 @@ def _run(tasks: list) -> list:
 
 def shuffle(inputs: dict[str, list[Path]], key: str, partitions: int, work: Path, fn: Callable, fn_kwargs: dict | None = None,
             columns: dict[str, list[str] | None] | None = None, transform: dict[str, tuple[Callable, dict]] | None = None,
-            schemas: dict[str, pa.Schema] | None = None) -> list:
+            schemas: dict[str, pa.Schema] | None = None, index_column: str | None = None) -> list:
     """Shuffle the Parquet files of each input group by `key` into `partitions`, then return
     `fn(table, partition=p, **fn_kwargs)` (one group) or `fn(**{group: table}, partition=p, **fn_kwargs)` (several)
     for every partition, in partition order. `transform[group]` = (function, kwargs) runs on each input
     file in its map task; `schemas[group]` is the table a partition gets when no row of that group
-    reached it (default: the first input file's schema, after the transform)."""
+    reached it (default: the first input file's schema, after the transform). `index_column`: a column
+    added to each input file's rows before the transform, the file's index in its group's list."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     columns, transform = columns or {}, transform or {}
@@ -91,7 +94,7 @@ def shuffle(inputs: dict[str, list[Path]], key: str, partitions: int, work: Path
         fn_t, kw_t = transform.get(group, (None, {}))
         for index, path in enumerate(files):
             jobs.append(lambda p=str(path), g=group, i=index, f=fn_t, k=kw_t: map_task.remote(
-                p, g, i, key, partitions, str(work), columns.get(g), f, k))
+                p, g, i, key, partitions, str(work), columns.get(g), f, k, index_column))
     _run(jobs)
     schemas = dict(schemas or {})
     for group, files in inputs.items():
@@ -100,6 +103,8 @@ def shuffle(inputs: dict[str, list[Path]], key: str, partitions: int, work: Path
             empty = pq.read_schema(files[0]).empty_table() if files else pa.table({key: pa.array([], pa.string())})
             if columns.get(group):
                 empty = empty.select(columns[group])
+            if index_column:
+                empty = empty.append_column(index_column, pa.array([], pa.int32()))
             schemas[group] = (fn_t(empty, **kw_t) if fn_t else empty).schema
     reduce_task = ray.remote(_reduce)
     results = _run([lambda p=p: reduce_task.remote(str(work), p, schemas, fn, fn_kwargs or {}) for p in range(partitions)])

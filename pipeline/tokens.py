@@ -5,7 +5,6 @@ tokenizer allows it, else through `tokenizers`."""
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import math
 import os
@@ -13,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -22,10 +20,13 @@ import ray
 
 from codecorpus.pipeline.config import PackingConfig, TokenizerConfig
 from codecorpus.pipeline.execute import StageRunner
-from codecorpus.pipeline.rundir import RunDir
+from codecorpus.pipeline.documents import document_keys
+from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
 from codecorpus.pipeline.shuffle import parquet_files, shuffle
 from codecorpus.stages import pack as packing, tag
+from codecorpus.stages.encode import Layout, encode_batch
 from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
+from codecorpus.tokenizer.special import special_ids
 from codecorpus.tokenizer.codegeex import codegeex_tokenizer
 from codecorpus.tokenizer.fast import fast_encoder
 
@@ -106,12 +107,13 @@ def survivors_by_shuffle(removed: int, components: str) -> bool:
     return removed > REMOVED_IDS_PER_TASK or components == "distributed"
 
 
-def tokenize(runner: StageRunner, fingerprint: str, by_shuffle: bool) -> dict:
-    """The files that survived dedup, tagged and encoded; returns the books of 08_tokenize. Each task
-    holds the removed ids and maps the per-file pass's files (resumable partition by partition), or,
-    `by_shuffle`, the files and the survivors' ids meet in a shuffle by id."""
+def tokenize(runner: StageRunner, fingerprint: str, by_shuffle: bool, layout: Layout) -> dict:
+    """The files that survived dedup, tagged and encoded as `layout` lays documents out; returns the
+    books of 08_tokenize. Each task holds the removed ids and maps the per-file pass's files
+    (resumable partition by partition), or, `by_shuffle`, the files and the survivors' ids meet in a
+    shuffle by id."""
     run = runner.run
-    kwargs = {"tokenizer_path": str(run.tokenizer_path)}
+    kwargs = {"tokenizer_path": str(run.tokenizer_path), "layout": layout}
     if by_shuffle:
         return runner.shuffle_stage("08_tokenize", {"files": parquet_files(run.files("kept")),
                                                     "survivors": parquet_files(run.stage_dir("06_near_dedup"))}, "id",
@@ -121,40 +123,37 @@ def tokenize(runner: StageRunner, fingerprint: str, by_shuffle: bool) -> dict:
                             {**kwargs, "removed_dirs": removed})
 
 
-def _tokenize_joined(files: pa.Table, survivors: pa.Table, tokenizer_path: str) -> pa.Table:
+def _tokenize_joined(files: pa.Table, survivors: pa.Table, tokenizer_path: str, layout: Layout) -> pa.Table:
     kept = survivors.filter(pc.equal(survivors.column("status"), "kept")).column("id").combine_chunks()
-    return encode_records(files.filter(pc.is_in(files.column("id"), value_set=kept)), tokenizer_path)
+    return encode_records(files.filter(pc.is_in(files.column("id"), value_set=kept)), tokenizer_path, layout)
 
 
 @functools.lru_cache(maxsize=4)
 def _encoder(path: str, _identity: tuple):
-    """(encode one text, EOD id): tiktoken-speed where the tokenizer allows, else `tokenizers`."""
+    """(encode one text, special ids): tiktoken-speed where the tokenizer allows, else `tokenizers`."""
     tok = load_tokenizer(path)
     fast = fast_encoder(tok)
-    return fast or (lambda text: tok.encode(text, add_special_tokens=False).ids), tok.token_to_id(EOD_TOKEN)
+    return fast or (lambda text: tok.encode(text, add_special_tokens=False).ids), special_ids(tok)
 
 
-def _tokenize_survivors(batch: pa.Table, tokenizer_path: str, removed_dirs: list[str]) -> pa.Table:
+def _tokenize_survivors(batch: pa.Table, tokenizer_path: str, removed_dirs: list[str], layout: Layout) -> pa.Table:
     removed = [load_ids(d, identity(d)) for d in removed_dirs]
     keep = pa.array([not any(i in r for r in removed) for i in batch.column("id").to_pylist()], pa.bool_())
-    return encode_records(batch.filter(keep), tokenizer_path)
+    return encode_records(batch.filter(keep), tokenizer_path, layout)
 
 
-def encode_records(batch: pa.Table, tokenizer_path: str) -> pa.Table:
-    """The records with their tagged text replaced by its ids (EOD appended): what tokenize writes,
-    encoded through tokenizer.fast (tiktoken) where the tokenizer allows it."""
-    encode, eod = _encoder(tokenizer_path, identity(tokenizer_path))
-    ids = [encode(t) + [eod] for t in tag.tagged_texts(batch)]
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(lengths.sum()))
-    tokens = pa.LargeListArray.from_arrays(pa.array(np.r_[0, np.cumsum(lengths)], pa.int64()), pa.array(flat, pa.int32()))
-    out = batch.drop_columns([c for c in ("text", "content_hash") if c in batch.column_names])
-    return out.append_column("tokens", tokens).append_column("num_tokens", pa.array(lengths, pa.int64()))
+def encode_records(batch: pa.Table, tokenizer_path: str, layout: Layout = Layout()) -> pa.Table:
+    """The records with their tagged text replaced by its ids, laid out by `layout`
+    (stages.encode): what tokenize writes, encoded through tokenizer.fast (tiktoken) where the
+    tokenizer allows it."""
+    encode, special = _encoder(tokenizer_path, identity(tokenizer_path))
+    return encode_batch(batch, encode, special, layout)
 
 
 def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int, echo: Callable[[str], None]) -> list[dict]:
-    """Files spread over pack groups by a seeded hash of their id (a shuffle by group), each group
-    packed into one shard of about `target_bytes` in its seeded order. Returns the shards' entries."""
+    """Documents spread over pack groups by a seeded hash of their key (a shuffle by group), each
+    group packed into one shard of about `target_bytes` in its seeded order. Repository documents
+    take their files' places from stages/09_documents (pipeline.documents). Returns the shards' entries."""
     row_length = pcfg.seq_length + 1
     tok = load_tokenizer(run.tokenizer_path)
     vocab_size, eod_id = tok.get_vocab_size(), tok.token_to_id(EOD_TOKEN)
@@ -162,12 +161,17 @@ def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int,
     num_groups = max(1, math.ceil(total_tokens * bytes_per_id / target_bytes))
     tmp = run.temp_for(run.shards)
     tmp.mkdir(parents=True)
+    columns = ["id", "source", "language", "tokens", "num_tokens", "status"]
+    keys = dict(seed=pcfg.seed, num_groups=num_groups)
+    if pcfg.documents == "repo":
+        columns.append("header")
+        keys["documents_dir"] = str(run.stage_dir(DOCUMENTS))
     entries = shuffle({"tokens": parquet_files(run.stage_dir("08_tokenize"))}, "pack_group", num_groups,
                       run.work / "shuffle", _pack_group,
                       dict(out_dir=str(tmp), row_length=row_length, vocab_size=vocab_size, eod_id=eod_id, pack=pcfg.pack,
                            stride=pcfg.stride),
-                      columns={"tokens": ["id", "source", "language", "tokens", "num_tokens", "status"]},
-                      transform={"tokens": (_pack_keys, dict(seed=pcfg.seed, num_groups=num_groups))})
+                      columns={"tokens": columns}, transform={"tokens": (_pack_keys, keys)},
+                      index_column="part" if pcfg.documents == "repo" else None)
     run.publish(tmp, run.shards)
     shards = sorted(({**e, "tokens_by_language": json.loads(e["tokens_by_language"]),
                       "tokens_by_source": json.loads(e["tokens_by_source"])} for t in entries if t is not None
@@ -176,9 +180,12 @@ def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int,
     return shards
 
 
-def _pack_keys(tokens: pa.Table, seed: int, num_groups: int) -> pa.Table:
+def _pack_keys(tokens: pa.Table, seed: int, num_groups: int, documents_dir: str | None = None) -> pa.Table:
     tokens = tokens.filter(pc.equal(tokens.column("status"), "kept")).drop_columns(["status"])
-    return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups)
+    if documents_dir is None:
+        return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups)
+    tokens = document_keys(tokens, documents_dir).drop_columns(["part"])
+    return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups, key="doc_key")
 
 
 def _pack_group(group: pa.Table, partition: int, **kwargs) -> pa.Table | None:

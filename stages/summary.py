@@ -51,7 +51,14 @@ def summarize(table: pa.Table) -> dict:
         for pairs in kept.column("redactions").to_pylist():
             redactions.update(dict(pairs or []))
     tokens = int(pc.sum(kept.column("num_tokens")).as_py() or 0) if "num_tokens" in table.column_names else 0
-    return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments, "redactions": dict(redactions), "tokens": tokens}
+    fim = {}
+    if "fim" in table.column_names:
+        for mode, n_tokens in zip(kept.column("fim").to_pylist(), kept.column("num_tokens").to_pylist()):
+            if mode:
+                fim[f"{mode}_files"] = fim.get(f"{mode}_files", 0) + 1
+                fim[f"{mode}_tokens"] = fim.get(f"{mode}_tokens", 0) + n_tokens
+    return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments, "redactions": dict(redactions), "tokens": tokens,
+            "fim": fim}
 
 
 def combine(a: dict | None, b: dict) -> dict:
@@ -62,7 +69,7 @@ def combine(a: dict | None, b: dict) -> dict:
             for column in a["hist"] if column in b["hist"]}
     hist.update({c: v for c, v in a["hist"].items() if c not in b["hist"]})
     hist.update({c: v for c, v in b["hist"].items() if c not in a["hist"]})
-    return {"hist": hist, "tokens": a.get("tokens", 0) + b.get("tokens", 0),
+    return {"hist": hist, "tokens": a.get("tokens", 0) + b.get("tokens", 0), "fim": _add(a.get("fim", {}), b.get("fim", {})),
             **{key: _add(a[key], b[key]) for key in ("n", "bytes", "comment_languages", "redactions")}}
 
 
@@ -78,8 +85,10 @@ def merge(summaries: list[dict]) -> dict:
     comments: Counter = Counter()
     redactions: Counter = Counter()
     tokens = 0
+    fim: Counter = Counter()
     for s in summaries:
         tokens += s.get("tokens", 0)
+        fim.update(s.get("fim", {}))
         redactions.update(s.get("redactions", {}))
         n.update(s["n"])
         nbytes.update(s["bytes"])
@@ -120,6 +129,8 @@ def merge(summaries: list[dict]) -> dict:
         out["redactions"] = dict(redactions.most_common())
     if tokens:
         out["tokens"] = tokens
+    if fim:
+        out["fim"] = dict(sorted(fim.items()))
     return out
 
 

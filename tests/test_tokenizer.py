@@ -4,6 +4,7 @@ import json
 import pytest
 
 from codecorpus.tokenizer.bpe import EOD_TOKEN, VocabularyTooSmall, load_tokenizer, train_bpe
+from codecorpus.tokenizer.special import special_ids
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,21 @@ def tok(tok_path):
 def test_exact_vocabulary_size_and_eod(tok):
     assert tok.get_vocab_size() == 4096
     assert tok.token_to_id(EOD_TOKEN) == 0
+    assert special_ids(tok) == {"eod": 0, "fim_prefix": 1, "fim_middle": 2, "fim_suffix": 3, "fim_pad": 4, "repo_name": 5,
+                                "file_sep": 6}
+
+
+def test_fim_prompt_is_ids_the_text_cannot_spell(tok):
+    """The inference prompt puts the FIM ids around the encoded pieces; the same layout written as text
+    encodes to ordinary tokens (so corpus text can never fake it)."""
+    from codecorpus.tokenizer.special import fim_prompt_ids
+    ids = special_ids(tok)
+    psm = fim_prompt_ids(tok, "def add(a, b):\n", "\n", language_tag="# language: Python\n")
+    spm = fim_prompt_ids(tok, "def add(a, b):\n", "\n", spm=True)
+    assert psm[-1] == ids["fim_middle"] and psm.count(ids["fim_prefix"]) == 1 and psm.count(ids["fim_suffix"]) == 1
+    assert tok.decode(psm) == "# language: Python\n<fim_prefix>def add(a, b):\n<fim_suffix>\n<fim_middle>"
+    assert spm[:2] == [ids["fim_prefix"], ids["fim_suffix"]] and tok.decode(spm).endswith("<fim_middle>def add(a, b):\n")
+    assert not set(tok.encode(tok.decode(psm)).ids) & set(ids.values())
 
 
 def test_space_runs_are_single_tokens_longest_first_in_codegeex_scheme():
@@ -49,12 +65,13 @@ def test_a_line_break_and_the_next_lines_indentation_are_one_token(tok):
     "def f(x):\r\n\treturn x  # tab and CRLF\r\n",
     "s = 'naïve café — 日本語 — 🐍'\n",
     "marker = '<|endoftext|>'  # literal text, not the special token\n",
+    "s = '<fim_prefix>a<fim_suffix>b<fim_middle>c<fim_pad><|repo_name|>r<|file_sep|>p'\n",
     "\u200b zero width \x0b vertical tab \x00 nul\n",
 ])
 def test_lossless_and_literal_eod_stays_text(tok, text):
     enc = tok.encode(text)
     assert tok.decode(enc.ids) == text
-    assert tok.token_to_id(EOD_TOKEN) not in enc.ids
+    assert not set(enc.ids) & set(special_ids(tok).values())
 
 
 def test_stdlib_round_trips(tok):
@@ -102,7 +119,7 @@ def test_codegeex_scheme_from_gpt2_files(tmp_path):
     from codecorpus.tokenizer.codegeex import codegeex_tokenizer
     vocab_file, merges_file, base = gpt2_style_files(tmp_path)
     tok = codegeex_tokenizer(vocab_file, merges_file)
-    assert tok.get_vocab_size() == base + 143                       # 50,257 + 143 = 50,400 for GPT-2's files
+    assert tok.get_vocab_size() == base + 143 + 6                   # 50,257 + 143 = 50,400 for GPT-2's files, + 6 special
     for n in range(2, 11):                                          # n spaces → <|extratoken_{n+8}|> = base + 7 + n
         assert tok.encode("x" + " " * n + "y").ids[1] == base + 7 + n
     assert tok.token_to_id("<|extratoken_1|>") == base and tok.token_to_id("<|extratoken_143|>") == base + 142
@@ -110,6 +127,11 @@ def test_codegeex_scheme_from_gpt2_files(tmp_path):
     ids = tok.encode(text).ids
     assert tok.decode(ids) == text and tok.token_to_id(EOD_TOKEN) not in ids
     assert ids[ids.index(base + 17):][:3] == [base + 17, base + 17, base + 10]   # 23 spaces → 10, 10, 3
+    special = special_ids(tok)                                      # codecorpus's tokens after CodeGeeX's ids
+    assert [special[r] for r in ("fim_prefix", "fim_middle", "fim_suffix", "fim_pad", "repo_name", "file_sep")] == \
+        list(range(base + 143, base + 149)) and special["eod"] == base - 1
+    spelled = "s = '<fim_middle><|file_sep|><|repo_name|>'\n"
+    assert not set(tok.encode(spelled).ids) & set(special.values()) and tok.decode(tok.encode(spelled).ids) == spelled
 
 
 def _real_code_of_many_languages(limit: int = 600) -> list[str]:

@@ -1,7 +1,7 @@
 """Train and load the corpus's byte-level BPE (52,224 ids).
 
 A byte-level BPE trained with HF `tokenizers` to exactly `vocab_size` ids (52,224 by default), with
-`<|endoftext|>` (EOD) as id 0. What the BPE may merge is set by the pre-tokenizer, chosen for code by
+`<|endoftext|>` (EOD) as id 0 and the other special tokens (tokenizer/special.py) as ids 1–6. What the BPE may merge is set by the pre-tokenizer, chosen for code by
 measurement (bench/tokenizer.py, on packages the BPE never saw):
 
   code  (default) GPT-4's split — words with one leading non-letter, digits in groups of 1–3,
@@ -13,9 +13,10 @@ measurement (bench/tokenizer.py, on packages the BPE never saw):
         added token, longer runs split longest-first (10, 10, 3 for 23). CodeGeeX's scheme.
 
 Everything is in `tokenizer.json` (a Split + ByteLevel pre-tokenizer, or ByteLevel and added
-tokens): no Python-side pre-processing, so `transformers` loads it as it is. `<|endoftext|>` lives
-in the BPE vocabulary only, not among the added tokens: text that spells it is split by the
-pre-tokenizer like any other text and can never become the EOD id; only the pipeline appends EOD ids.
+tokens): no Python-side pre-processing, so `transformers` loads it as it is. `<|endoftext|>` and the
+other special tokens live in the BPE vocabulary only, not among the added tokens: text that spells
+one is split by the pre-tokenizer like any other text and can never become its id; only the
+pipeline puts special ids into the shards.
 """
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from codecorpus.tokenizer.errors import VocabularyTooSmall  # noqa: F401 (re-exported)
+from codecorpus.tokenizer.special import EOD_TOKEN, SPECIAL_TOKENS  # noqa: F401 (EOD_TOKEN re-exported)
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-EOD_TOKEN = "<|endoftext|>"
 SPACE_RUNS = range(2, 11)
 _SPACE_RUN = re.compile(r" {2,}")
 _GPT4_WORDS = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
@@ -62,14 +63,14 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 52_224, min_frequency: int
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size - len(space_runs),
         min_frequency=min_frequency,
-        special_tokens=[EOD_TOKEN],
+        special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(_without_space_runs(texts) if space_runs else texts, trainer=trainer)
     tok.add_tokens([AddedToken(" " * n, normalized=False, special=False) for n in space_runs])
     spec = json.loads(tok.to_str())
-    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] != EOD_TOKEN]
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in SPECIAL_TOKENS]
     tok = Tokenizer.from_str(json.dumps(spec))
     if tok.get_vocab_size() != vocab_size:
         raise VocabularyTooSmall(

@@ -3,6 +3,8 @@
 GPT-2's byte-level BPE (50,257 ids, `<|endoftext|>` = 50256) plus GPT-J's 143 `<|extratoken_N|>`
 ids: 50,400 in all. A run of n spaces, 2 ≤ n ≤ 10, is `<|extratoken_{n+8}|>` (id 50264 + n),
 matched longest-first before the BPE sees the text — so those nine ids carry the spaces themselves.
+codecorpus's special tokens other than `<|endoftext|>` (tokenizer/special.py) follow as ids
+50,400–50,405, in the vocabulary only (text never becomes them), within the 52,224 embedding rows.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 from codecorpus.tokenizer.bpe import SPACE_RUNS
+from codecorpus.tokenizer.special import SPECIAL_TOKENS
 
 EXTRA_TOKENS = 143
 SPACE_TOKEN_OFFSET = 8   # n spaces ↔ <|extratoken_{n+8}|>
@@ -25,6 +28,8 @@ def codegeex_tokenizer(vocab_file: str | Path, merges_file: str | Path) -> Token
     for k in range(1, EXTRA_TOKENS + 1):
         n = k - SPACE_TOKEN_OFFSET
         vocab[" " * n if n in SPACE_RUNS else f"<|extratoken_{k}|>"] = base + k - 1
+    for name in SPECIAL_TOKENS:
+        vocab.setdefault(name, len(vocab))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()

@@ -7,6 +7,9 @@ Views, named after what a user asks about:
 - `clusters` each removed near duplicate: `id`, the kept file it duplicates (`survivor_id`),
              their estimated Jaccard `similarity`, `cluster_size`;
 - `shards`   the manifest's shards (file, rows, sha256);
+- `documents` repository documents (`packing.documents = "repo"`): each file's `repo`, `document`,
+             `position`, `id`, `path`, `tokens`, what it imports (`depends_on`) and its import `cycle`
+             (empty for file documents: each file is its own);
 - `stage_05_exact_dedup`, `stage_06_near_dedup`, `stage_08_tokenize`: each shuffle stage's records.
 A stage that has not run yet (a build still going, or one that failed) is an empty view with the
 same columns, and the per-file pass shows the partitions it finished so far, so the same query works
@@ -21,7 +24,8 @@ from pathlib import Path
 import duckdb
 
 from codecorpus.errors import CodecorpusError
-from codecorpus.pipeline.rundir import CLUSTERS, FILES, SHUFFLE_STAGES, STAGES
+from codecorpus.pipeline.documents import DOCUMENTS_SCHEMA
+from codecorpus.pipeline.rundir import CLUSTERS, DOCUMENTS, FILES, SHUFFLE_STAGES, STAGES
 from codecorpus.stages.per_file import KEPT_SCHEMA, REJECTS_SCHEMA
 
 META = ["id", "source", "repo", "path", "license", "language", "size", "redactions", "status", "reason"]
@@ -75,6 +79,10 @@ def connect(run: str | Path) -> duckdb.DuckDBPyConnection:
     con.execute("CREATE VIEW clusters AS SELECT * FROM " + (
         f"read_parquet({_files(clusters)!r})" if _files(clusters) else
         "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS survivor_id, NULL::BIGINT AS cluster_size, NULL::DOUBLE AS similarity WHERE false)"))
+    documents = _files(stages / DOCUMENTS)
+    con.register("empty_documents", DOCUMENTS_SCHEMA.empty_table())
+    con.execute("CREATE VIEW documents AS SELECT * EXCLUDE (part) FROM " +
+                (f"read_parquet({documents!r})" if documents else "empty_documents"))
     manifest = run / "manifest.json"
     shards = json.loads(manifest.read_text())["shards"] if manifest.is_file() else []
     con.execute("CREATE TABLE shards (shard VARCHAR, rows BIGINT, sha256 VARCHAR)")
@@ -111,6 +119,10 @@ def journey(con: duckdb.DuckDBPyConnection, file_id: str) -> dict | None:
             break
         stages.append({"stage": name, "status": "kept", "reason": None})
     out = {"file": record, "stages": stages, "left_at": left[0] if left else None}
+    placed = con.execute("SELECT document, position, (SELECT count(*) FROM documents d WHERE d.source = x.source AND "
+                         "d.repo = x.repo AND d.document = x.document) FROM documents x WHERE id = ?", [file_id]).fetchone()
+    if placed:
+        out["document"] = {"repo": record["repo"], "document": placed[0], "position": placed[1], "files": placed[2]}
     dup = con.execute("SELECT survivor_id, similarity, cluster_size FROM clusters WHERE id = ?", [file_id]).fetchone()
     if dup:
         kept = con.execute(f"SELECT {', '.join(META)}, text FROM files WHERE id = ?", [dup[0]]).fetchone()

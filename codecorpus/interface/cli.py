@@ -65,7 +65,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", type=nonempty, help="one file's way through the stages (and its kept file, for a near duplicate)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = command("query", cmd_query, "SQL over a run (DuckDB): views kept, rejects, files, clusters, shards")
+    p = command("query", cmd_query, "SQL over a run (DuckDB): views kept, rejects, files, clusters, shards, documents")
     p.add_argument("run", type=nonempty, help="run folder")
     p.add_argument("sql", type=nonempty, help='e.g. "SELECT reason, count(*) FROM rejects GROUP BY reason"')
     p.add_argument("--json", action="store_true", help="one JSON object per row")

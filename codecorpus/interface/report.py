@@ -192,6 +192,19 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
     if manifest:
         console.print(f"[bold]shards:[/bold] {len(manifest['shards'])}  rows {manifest['rows']:,} × {manifest['row_length']:,} ids"
                       f"  tokens {manifest['tokens']['total']:,}  vocabulary {manifest['tokenizer']['vocab_size']:,}")
+        docs = manifest.get("documents", {})
+        if docs.get("kind") == "repo":
+            console.print(f"[bold]repository documents:[/bold] {docs['files']:,} files of {docs['repositories']:,} repositories "
+                          f"in {docs['documents']:,} documents ({manifest['config']['packing']['order']} order)")
+            console.print(f"  imports: {docs['resolved']:,} of {docs['references']:,} resolved to a file of the repository, "
+                          f"{docs['edges']:,} dependencies, {docs['cycles_broken']:,} cycles broken")
+        fim = manifest.get("fim", {})
+        if fim:
+            files = fim.get("psm_files", 0) + fim.get("spm_files", 0)
+            kept = stages.get("08_tokenize", {}).get("kept", 0)
+            console.print(f"[bold]fill-in-the-middle:[/bold] {files:,} of {kept:,} files ({100 * files / max(1, kept):.1f}%): "
+                          f"PSM {fim.get('psm_files', 0):,} files / {fim.get('psm_tokens', 0):,} tokens, "
+                          f"SPM {fim.get('spm_files', 0):,} files / {fim.get('spm_tokens', 0):,} tokens")
 
 
 def compare(a: dict, b: dict, name_a: str, name_b: str) -> dict:

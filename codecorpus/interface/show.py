@@ -180,6 +180,10 @@ def show_journey(run: str, file_id: str, as_json: bool, console: Console) -> boo
         steps.caption = "kept to the end: in the shards"
     parts = [header({**record, "stage": found["left_at"], "status": found["stages"][-1]["status"],
                      "reason": found["stages"][-1]["reason"]}), steps]
+    doc = found.get("document")
+    if doc:
+        parts.append(Text(f"in repository document {doc['document']} of {doc['repo']}, at position {doc['position']} of its "
+                          f"{doc['files']} files", style="bold"))
     dup = found.get("duplicates")
     if dup:
         kept = dup["kept"]
