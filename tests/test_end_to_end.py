@@ -280,7 +280,7 @@ def test_build_with_codegeex_tokenizer(corpus, tmp_path):
         "[tokenizer]\nvocab_size = 2048", f'[tokenizer]\nkind = "codegeex"\nvocab_file = "{vocab_file}"\nmerges_file = "{merges_file}"'))
     codecorpus("build", str(cfg), "--out", str(tmp_path / "cg"))
     manifest = json.loads((tmp_path / "cg" / "manifest.json").read_text())
-    assert manifest["tokenizer"]["vocab_size"] == base + 143 and manifest["tokenizer"]["eod_id"] == base - 1
+    assert manifest["tokenizer"]["vocab_size"] == base + 143 + 6 and manifest["tokenizer"]["eod_id"] == base - 1   # + 6 special
     rows = np.stack(read_shard(tmp_path / "cg" / "shards" / manifest["shards"][0]["shard"]).column("input_ids")
                     .to_numpy(zero_copy_only=False))
     assert rows.max() < base + 143 and np.isin(rows, [base + 7 + n for n in range(2, 11)]).any()  # whitespace-run ids
