@@ -52,11 +52,10 @@ def summarize(table: pa.Table) -> dict:
             redactions.update(dict(pairs or []))
     tokens = int(pc.sum(kept.column("num_tokens")).as_py() or 0) if "num_tokens" in table.column_names else 0
     fim = {}
-    if "fim" in table.column_names:
-        for mode, n_tokens in zip(kept.column("fim").to_pylist(), kept.column("num_tokens").to_pylist()):
-            if mode:
-                fim[f"{mode}_files"] = fim.get(f"{mode}_files", 0) + 1
-                fim[f"{mode}_tokens"] = fim.get(f"{mode}_tokens", 0) + n_tokens
+    if "fim" in table.column_names:   # files and tokens per FIM order (null: left to right)
+        transformed = kept.select(["fim", "num_tokens"]).filter(pc.is_valid(kept.column("fim")))
+        for row in transformed.group_by("fim", use_threads=False).aggregate([("num_tokens", "count"), ("num_tokens", "sum")]).to_pylist():
+            fim[f"{row['fim']}_files"], fim[f"{row['fim']}_tokens"] = row["num_tokens_count"], row["num_tokens_sum"]
     return {"n": n, "bytes": nbytes, "hist": hist, "comment_languages": comments, "redactions": dict(redactions), "tokens": tokens,
             "fim": fim}
 
