@@ -4,9 +4,9 @@ Runs the demo build into a fresh folder, `codecorpus stats` on it, the demo's 40
 the resume example: a second
 build killed (SIGKILL) once the per-file pass has written some partitions, the same command again,
 and once more (every step up to date); then the demo as repository documents with FIM (the
-documents of one repository, and the head of one decoded from the shards). Each block between `<!-- example:NAME -->` and
+documents of one repository, and the head of one decoded from the shards); then bench.quality_rules. Each block between `<!-- example:NAME -->` and
 `<!-- /example -->` in README.md is replaced by what those commands printed (long tables cut to the
-lines the README keeps). Takes about four minutes on 2 cores.
+lines the README keeps). Takes about twelve minutes on 2 cores.
 
     .venv/bin/python -m bench.readme_examples [--readme README.md] [--work runs/readme]
 """
@@ -129,6 +129,10 @@ def main() -> None:
     blocks["documents"] = ("$ codecorpus stats runs/demo-repo          (excerpt)\n" + "\n".join(summary) + "\n\n"
                            f'$ codecorpus query runs/demo-repo "{sql}"\n{table}\n\n'
                            "decoded from the shards (the first lines of each file):\n" + decoded_document(repo_run, "json"))
+
+    rules = subprocess.run([sys.executable, "-m", "bench.quality_rules"], capture_output=True, text=True, check=True).stdout
+    blocks["quality"] = ("$ python -m bench.quality_rules          # sample paths per rule left out here\n"
+                         + "\n".join(line for line in rules.strip().splitlines() if not line.startswith("      ")))
 
     readme = Path(args.readme)
     text = readme.read_text()

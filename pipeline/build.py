@@ -145,7 +145,8 @@ class Build:
             decontaminator=Decontaminator(list(dc.benchmarks), dc.ngram, dc.threshold, dc.min_chars) if dc.benchmarks else None,
             comment_sample=cfg.stats.comment_sample,
             near=per_file.NearDedupSettings(near.num_perm, near.ngram, near.seed, bands, rows, near.exact_jaccard)
-            if near.enabled else None)
+            if near.enabled else None,
+            quality=cfg.filters.quality.settings() if cfg.filters.rules == "quality" else None)
 
     def per_file_pass(self) -> None:
         """Ingest, language, filter and clean in one Ray Data map over the ingest partitions."""

@@ -12,11 +12,12 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from codecorpus.errors import CodecorpusError
 from codecorpus.stages.langid import CODEGEEX_LANGUAGES, KNOWN_LANGUAGES
 from codecorpus.stages.license import PERMISSIVE
+from codecorpus.stages.quality_rules import DEFAULTS as QUALITY_DEFAULTS, RULE_NAMES, QualitySettings
 
 
 class ConfigError(CodecorpusError, ValueError):
@@ -57,17 +58,22 @@ class SourceConfig(_Section):
         return out
 
 
+def _known(values, allowed, what: str, order=None):
+    """`values` when each is in `allowed`, else a ValueError naming the first stranger and what is allowed."""
+    for value in values:
+        if value not in allowed:
+            raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(order or sorted(allowed))}")
+    return values
+
+
 class LanguagesConfig(_Section):
     include: list[str] = Field(default_factory=lambda: list(CODEGEEX_LANGUAGES))
     min_confidence: float = Field(default=0.3, ge=0, le=1)  # the content classifier's, for files without a path
 
     @field_validator("include")
     @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        for lang in value:
-            if lang not in KNOWN_LANGUAGES:
-                raise ValueError(f"unknown language {lang!r}; allowed: {', '.join(sorted(KNOWN_LANGUAGES))}")
-        return value
+    def _languages(cls, value: list[str]) -> list[str]:
+        return _known(value, KNOWN_LANGUAGES, "language")
 
 
 DEFAULT_MARKERS = [
@@ -76,7 +82,45 @@ DEFAULT_MARKERS = [
 ]
 
 
+def _threshold_field(key: str, default: float):
+    share = key.endswith(("_share", "_keep", "_confidence"))
+    return (float, Field(default=default, ge=0, le=1) if share else Field(default=default, ge=0))
+
+
+_QualityThresholds = create_model("_QualityThresholds", __base__=_Section,
+                                  **{key: _threshold_field(key, value) for key, value in QUALITY_DEFAULTS.items()})
+
+
+class QualityConfig(_QualityThresholds):
+    """The quality rules' thresholds (used when `filters.rules = "quality"`), per-language overrides
+    (`[filters.quality.languages.Python] max_comment_share = 0.9`), rules switched off by name, and
+    whether every Python file is parsed or only those the line screen flags."""
+    off: list[str] = Field(default_factory=list)
+    parse_python: Literal["suspects", "all"] = "suspects"
+    languages: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("off")
+    @classmethod
+    def _rule_names(cls, value: list[str]) -> list[str]:
+        return _known(value, RULE_NAMES, "rule", RULE_NAMES)
+
+    @field_validator("languages")
+    @classmethod
+    def _overrides(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for lang, overrides in _known(value, KNOWN_LANGUAGES, "language").items():
+            _known(overrides, QUALITY_DEFAULTS, f"threshold for {lang}:", list(QUALITY_DEFAULTS))
+            validate(_QualityThresholds, overrides, f"languages.{lang}")
+        return value
+
+    def settings(self) -> QualitySettings:
+        return QualitySettings(thresholds={key: getattr(self, key) for key in QUALITY_DEFAULTS},
+                               by_language={lang: dict(values) for lang, values in self.languages.items()},
+                               off=frozenset(self.off), parse_all=self.parse_python == "all")
+
+
 class FiltersConfig(_Section):
+    rules: Literal["codegeex", "quality"] = "codegeex"   # "quality": CodeGeeX's filters, then the quality rules
+    quality: QualityConfig = QualityConfig()
     min_bytes: int = Field(default=1024, ge=0)
     max_bytes: int = Field(default=100 * 1024, gt=0)
     max_line_length: int = Field(default=1000, gt=0)

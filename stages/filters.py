@@ -14,7 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from codecorpus.stages import langid_model, quality_rules, quality_signals
 from codecorpus.stages.license import LicensePolicy
+from codecorpus.stages.quality_rules import QualitySettings
 from codecorpus.stages.records import mark
 
 # str.splitlines' line boundaries, in RE2 syntax
@@ -32,12 +34,23 @@ class Figures(NamedTuple):
     alnum_frac: float
 
 
-def text_metrics(texts: pa.ChunkedArray | pa.Array) -> dict[str, pa.Array]:
-    """Per file, vectorised: UTF-8 bytes, longest line, mean line length (as `str.splitlines`), and
-    the fraction of characters that are alphanumeric (as `str.isalnum`)."""
+def plain_texts(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One large-string array, nulls as empty texts."""
     texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    texts = pc.fill_null(texts.cast(pa.large_string()), "")
-    lines = pc.split_pattern_regex(texts, _LINE_BREAK)
+    return pc.fill_null(texts.cast(pa.large_string()), "")
+
+
+def split_lines(texts: pa.Array) -> pa.ListArray:
+    """Each text's lines, cut where `str.splitlines` cuts them (a final line break leaves an empty last line)."""
+    return pc.split_pattern_regex(texts, _LINE_BREAK)
+
+
+def text_metrics(texts: pa.ChunkedArray | pa.Array, lines: pa.ListArray | None = None,
+                 alnum: np.ndarray | None = None) -> dict[str, pa.Array]:
+    """Per file, vectorised: UTF-8 bytes, longest line, mean line length (as `str.splitlines`), and
+    the fraction of characters that are alphanumeric (as `str.isalnum`; `alnum`: already counted)."""
+    texts = plain_texts(texts)
+    lines = split_lines(texts) if lines is None else lines
     lengths = pc.utf8_length(pc.list_flatten(lines)).to_numpy(zero_copy_only=False).astype(np.int64)
     starts = np.frombuffer(lines.buffers()[1], dtype=np.int64 if pa.types.is_large_list(lines.type) else np.int32)
     starts = starts[lines.offset: lines.offset + len(lines) + 1] - starts[lines.offset]
@@ -51,15 +64,16 @@ def text_metrics(texts: pa.ChunkedArray | pa.Array) -> dict[str, pa.Array]:
     data = texts.buffers()[2]
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
     offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset: texts.offset + n + 1]
-    alnum = np.zeros(n, dtype=np.int64)
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
-    if len(nonempty):
+    if alnum is None and len(nonempty):
+        alnum = np.zeros(n, dtype=np.int64)
         alnum[nonempty] = np.add.reduceat(_ASCII_ALNUM[raw[offsets[0]: offsets[-1]]], offsets[nonempty] - offsets[0])
         non_ascii = chars != (np.diff(offsets))        # more bytes than characters: count with Unicode classes
         if non_ascii.any():
             rows = np.flatnonzero(non_ascii)
             rest = pc.replace_substring_regex(texts.take(pa.array(rows)), r"[\x00-\x7f]+", "")   # the non-ASCII characters
             alnum[rows] += pc.count_substring_regex(rest, r"[\p{L}\p{N}]").to_numpy(zero_copy_only=False)
+    alnum = np.zeros(n, dtype=np.int64) if alnum is None else alnum
     return {"bytes": pa.array(np.diff(offsets), pa.int64()),
             "line_max": pa.array(line_max, pa.int32()),
             "line_mean": pa.array(line_sum / line_count, pa.float32()),
@@ -146,11 +160,15 @@ def first_reason(filters: list, text: str | Figures) -> str | None:
     return None
 
 
-def apply_filters(batch: pa.Table, filters: list, licenses: LicensePolicy | None = None) -> pa.Table:
+def apply_filters(batch: pa.Table, filters: list, licenses: LicensePolicy | None = None,
+                  quality: QualitySettings | None = None) -> pa.Table:
     """Record each file's figures (for the statistics) and mark the first rule that drops it: the
-    license policy, then the filters in order."""
-    texts = batch.column("text")
-    metrics = text_metrics(texts)
+    license policy, then the filters in order, then (given `quality`) the quality rules, whose
+    signals are computed for the files still kept and stored in the `quality` column."""
+    texts = plain_texts(batch.column("text"))
+    lines = split_lines(texts)
+    classes = quality_signals.char_classes(texts) if quality is not None else None   # letters and digits: the alphanumerics
+    metrics = text_metrics(texts, lines, classes[1] + classes[2] if classes else None)
     for name in ("line_max", "line_mean", "alnum_frac"):
         batch = batch.set_column(batch.schema.get_field_index(name), name, metrics[name])
     license_reasons = ([licenses.reason(x) for x in batch.column("license").to_pylist()] if licenses
@@ -158,4 +176,28 @@ def apply_filters(batch: pa.Table, filters: list, licenses: LicensePolicy | None
     columns = [metrics[k].to_numpy(zero_copy_only=False).tolist() for k in ("bytes", "line_max", "line_mean", "alnum_frac")]
     reasons = [lr or first_reason(filters, Figures(t or "", *values))
                for lr, t, *values in zip(license_reasons, texts.to_pylist(), *columns)]
+    if quality is not None:
+        reasons = _quality_reasons(batch, texts, lines, classes, reasons, quality)
+        batch = batch.set_column(batch.schema.get_field_index("quality"), "quality", reasons.pop())
     return mark(batch, reasons)
+
+
+def _quality_reasons(batch: pa.Table, texts: pa.Array, lines: pa.ListArray, classes: tuple, reasons: list,
+                     quality: QualitySettings) -> list:
+    """`reasons` with the quality rules' added for the files still kept, and (last) the `quality` column."""
+    todo = np.array([i for i, r in enumerate(reasons) if r is None], dtype=np.int64)
+    take = pa.array(todo)
+    langs = batch.column("language").take(take).to_pylist()
+    paths = batch.column("path").take(take).to_pylist()
+    signals = quality_signals.signals(texts.take(take), langs, np.array([bool(p) for p in paths], dtype=bool),
+                                      lines.take(take), tuple(c[todo] for c in classes), quality.parse_all)
+    found = quality_rules.first_reasons(
+        quality_rules.Batch.of(signals, langs, batch.column("id").take(take).to_pylist(), paths),
+        quality, frozenset(langid_model.model().classes))
+    reasons = list(reasons)
+    for i, reason in zip(todo, found):
+        reasons[i] = reason
+    where = np.full(batch.num_rows, -1, dtype=np.int64)
+    where[todo] = np.arange(len(todo))
+    column = signals.take(pa.array(where, mask=where < 0)) if len(todo) else pa.nulls(batch.num_rows, signals.type)
+    return reasons + [column]

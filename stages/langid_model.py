@@ -41,13 +41,14 @@ def _skip_licence(text: str) -> str:
     return text
 
 
-def features(texts: pa.Array | pa.ChunkedArray | list[str], bits: int = BITS, head: int = HEAD_BYTES) -> sparse.csr_matrix:
+def features(texts: pa.Array | pa.ChunkedArray | list[str], bits: int = BITS, head: int = HEAD_BYTES,
+             tail: int = TAIL_BYTES) -> sparse.csr_matrix:
     """(files, 2^bits) sparse matrix of hashed token and token-pair features of each file's head and tail."""
     if not isinstance(texts, list):
         texts = texts.to_pylist()
-    cut = head + TAIL_BYTES
+    cut = head + tail
     texts = [_skip_licence(x) if x else "" for x in texts]
-    texts = pa.array([t if len(t) <= cut else f"{t[:head]}\n{t[-TAIL_BYTES:]}" for t in texts], pa.large_string())
+    texts = pa.array([t if len(t) <= cut else f"{t[:head]}\n{t[-tail:] if tail else ''}" for t in texts], pa.large_string())
     data, offsets = _utf8(texts)
     n = len(offsets) - 1
     if n == 0 or offsets[-1] == offsets[0]:
@@ -85,15 +86,16 @@ class LanguageModel:
         np.savez_compressed(path, classes=np.array(self.classes), weights=self.weights.astype(np.float16),
                             bias=self.bias.astype(np.float32), bits=self.bits, head=self.head)
 
-    def probabilities(self, texts) -> np.ndarray:
-        scores = np.asarray(features(texts, self.bits, self.head) @ self.weights) + self.bias
+    def probabilities(self, texts, head: int | None = None, tail: int = TAIL_BYTES) -> np.ndarray:
+        """Per text and language; `head`/`tail`: read less of each file (faster, less sure)."""
+        scores = np.asarray(features(texts, self.bits, self.head if head is None else head, tail) @ self.weights) + self.bias
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         return scores / scores.sum(axis=1, keepdims=True)
 
-    def predict(self, texts) -> tuple[list[str], np.ndarray]:
+    def predict(self, texts, head: int | None = None, tail: int = TAIL_BYTES) -> tuple[list[str], np.ndarray]:
         """(the most likely language of each text, its probability)."""
-        p = self.probabilities(texts)
+        p = self.probabilities(texts, head, tail)
         best = p.argmax(axis=1)
         return [self.classes[i] for i in best], p[np.arange(len(best)), best]
 

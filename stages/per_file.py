@@ -18,6 +18,7 @@ from codecorpus.stages import clean, filters, langid, minhash, tag
 from codecorpus.stages.decontaminate import Decontaminator
 from codecorpus.stages.exact_dedup import add_content_hash
 from codecorpus.stages.license import LicensePolicy
+from codecorpus.stages.quality_rules import QualitySettings
 from codecorpus.stages.records import KEPT, RECORD_SCHEMA
 from codecorpus.stages.summary import summarize
 
@@ -55,13 +56,14 @@ class PerFileSettings:
     decontaminator: Decontaminator | None
     comment_sample: float
     near: NearDedupSettings | None
+    quality: QualitySettings | None = None
 
 
 def _stage_functions(s: PerFileSettings):
     return {
         "01_ingest": None,
         "02_language": lambda t: langid.identify_languages(t, list(s.include), s.min_confidence),
-        "03_filter": lambda t: filters.apply_filters(t, list(s.filters), s.licenses),
+        "03_filter": lambda t: filters.apply_filters(t, list(s.filters), s.licenses, s.quality),
         "04_clean": lambda t: clean.clean_batch(t, s.redact_secrets, s.max_secret_fraction, s.decontaminator),
     }
 

@@ -14,6 +14,21 @@ from codecorpus.stages.license import PERMISSIVE
 
 KEPT, DROPPED, QUARANTINED = "kept", "dropped", "quarantined"
 
+# the quality signals of a file (stages.quality_signals), set by the filter stage when `filters.rules = "quality"`
+QUALITY_TYPE = pa.struct([
+    ("lines", pa.int32()), ("code_lines", pa.int32()),
+    ("alpha_share", pa.float32()), ("digit_share", pa.float32()), ("space_share", pa.float32()),
+    ("comment_share", pa.float32()), ("data_line_share", pa.float32()), ("assert_share", pa.float32()),
+    ("duplicate_line_share", pa.float32()), ("long_line_share", pa.float32()),
+    ("encoded_max", pa.int32()), ("encoded_share", pa.float32()),
+    ("xml_header", pa.bool_()), ("compiled_marker", pa.string()),
+    ("html_visible_chars", pa.int32()), ("html_text_share", pa.float32()),
+    ("import_share", pa.float32()), ("pass_share", pa.float32()), ("print_share", pa.float32()),
+    ("def_share", pa.float32()), ("python_parses", pa.bool_()),
+    ("main_count", pa.int32()), ("preprocessor_share", pa.float32()),
+    ("content_language", pa.string()), ("content_confidence", pa.float32()),
+])
+
 RECORD_SCHEMA = pa.schema([
     ("id", pa.string()),          # one per input record: hash of source, origin, repo, path (and row)
     ("source", pa.string()),
@@ -29,6 +44,7 @@ RECORD_SCHEMA = pa.schema([
     ("alnum_frac", pa.float32()), # fraction of alphanumeric characters, set by the filter stage
     ("comment_lang", pa.string()),  # natural language of the comments (sampled), set by the tag stage
     ("redactions", pa.map_(pa.string(), pa.int32())),  # secrets/personal data replaced, per kind, set by the clean stage
+    ("quality", QUALITY_TYPE),    # quality signals, set by the filter stage under the quality rules
     ("status", pa.string()),
     ("reason", pa.string()),
 ])

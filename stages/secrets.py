@@ -54,7 +54,9 @@ _SECRET_TRIGGER = ("pass", "pwd", "secret", "token", "api", "access", "auth", "p
 # pagination/idempotency tokens of web APIs are not secrets either.
 _SECRET_NAME = rf"[\w.\-]*?(?<!next)(?<!continuation)(?<!page)(?<!request)(?<!change)(?<!purchase)(?<!idempotency)(?<!csrf)(?:{_SECRET_WORDS})"
 _ASSIGN_QUOTED = re.compile(rf"(?i)\b({_SECRET_NAME})(['\"]?\s*(?::=|=>|[:=])\s*[rbuf]?)(['\"])([^'\"\s]{{8,200}})\3")
-_ASSIGN_BARE = re.compile(rf"(?i)^(\s*(?:export\s+)?{_SECRET_NAME}\s*[:=]\s*)([^\s'\"]\S{{7,199}}?)[,;]?(?:[ \t]+#.*)?[ \t]*$")
+# NAME=value lines of shells, `.env` files and Dockerfiles (`ENV NAME=value`, `ENV NAME value`)
+_ASSIGN_BARE = re.compile(rf"(?i)^(\s*(?:(?:export|ENV)\s+)?{_SECRET_NAME}\s*[:=]\s*|\s*ENV\s+{_SECRET_NAME}[ \t]+)"
+                          rf"([^\s'\"]\S{{7,199}}?)[,;]?(?:[ \t]+#.*)?[ \t]*$")
 # Names of the password family take any value that is not a placeholder, a reference or code: people
 # choose `Summer2024!`, which no entropy test would flag.
 _PASSWORD_NAME = re.compile(r"(?i)(?:passw(?:or)?d|passwd|pwd|(?<![a-z])pass(?:phrase)?)$")
@@ -101,6 +103,20 @@ def _chosen_password(name: str, value: str) -> bool:
     return (_PASSWORD_NAME.search(name.strip("'\" ")) is not None and 6 <= len(value) <= 128
             and not _CHOSEN_PLACEHOLDER.search(value) and not _REFERENCE.search(value) and not _WEAK_SAMPLE.search(value)
             and not _IDENTIFIER.fullmatch(value) and any(c.isalpha() for c in value) and any(not c.isalpha() for c in value))
+
+
+def _letters_password(name: str, value: str) -> bool:
+    """A password of letters alone in a bare NAME=value line (`DB_PASSWORD=QnLqFWfDNJGhja` in a `.env`
+    file): both cases, no word of a sample or placeholder, as varied as a random string."""
+    return (_PASSWORD_NAME.search(name) is not None and 8 <= len(value) <= 128 and value.isalpha() and value.isascii()
+            and not value.islower() and not value.isupper() and entropy(value) >= ENTROPY_BITS
+            and not _WEAK_SAMPLE.search(value) and not _CHOSEN_PLACEHOLDER.search(value))
+
+
+def _bare_secret(match: re.Match) -> bool:
+    name = re.split(r"[=:\s]", re.sub(r"(?i)^(?:export|env)\s+", "", match.group(1).strip()))[0]
+    value = match.group(2)
+    return _looks_secret(value) or _chosen_password(name, value) or _letters_password(name, value)
 
 
 def _connection_password(line: str, match: re.Match) -> bool:
@@ -208,9 +224,7 @@ def find_secrets(text: str, screened: bool | None = None) -> list[tuple[int, int
     named = _lines(text, trigger, haystack)      # the lines that name a secret, found once for the three forms
     scan(None, _ASSIGN_QUOTED, 4, "assigned_secret", PASSWORD,
          lambda s, m: _looks_secret(m.group(4)) or _chosen_password(m.group(1), m.group(4)), lines=named)
-    scan(None, _ASSIGN_BARE, 2, "assigned_secret", PASSWORD,
-         lambda s, m: _looks_secret(m.group(2)) or _chosen_password(m.group(1).split("=")[0].split(":")[0].split()[-1], m.group(2)),
-         lines=named)
+    scan(None, _ASSIGN_BARE, 2, "assigned_secret", PASSWORD, lambda s, m: _bare_secret(m), lines=named)
     scan(None, _KEY_VALUE_PAIR, 2, "assigned_secret", PASSWORD,
          lambda s, m: _looks_secret(m.group(2)) or _chosen_password(m.group(1), m.group(2)), lines=named)
     if "pw" in lower or "passw" in lower:

@@ -58,6 +58,12 @@ def test_every_provider_format_is_redacted_under_a_name_that_says_nothing():
     ('password = "test1234"\n', False),
     ("password = get_password(user)\n", False),
     ('compass = "North2024!"\n', False),
+    ("DB_PASSWORD=QnLqFWfDNJGhja\n", True),               # a `.env` line whose password is letters only
+    ("ENV DB_PASSWORD=QnLqFWfDNJGhja\n", True),           # Dockerfile ENV, both forms
+    ("ENV MYSQL_ROOT_PASSWORD Xk29!pq_Lm0z\n", True),
+    ("ENV DB_PASSWORD=${DB_PASSWORD}\n", False),
+    ("DB_PASSWORD=postgres\n", False),                    # one case: a word, not a chosen password
+    ("PASSWORD=MyPassword\n", False),
 ])
 def test_passwords_people_choose_and_connection_strings(line, found):
     out = redact(line)

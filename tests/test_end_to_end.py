@@ -323,6 +323,9 @@ paths = ["{tmp_path}/gc.parquet"]
 [licenses]
 keep = ["mit"]
 
+[filters]
+rules = "quality"
+
 [decontamination]
 benchmarks = ["{tmp_path}/HumanEval.jsonl"]
 
@@ -359,3 +362,16 @@ num_cpus = 2
                         for s in manifest["shards"]]).tolist())
     assert "AKIA2E0A8F3B244C9986" not in shards_text and "ops.lead@acme-robotics.io" not in shards_text
     assert "<KEY>" in shards_text and "def py_scanstring" not in shards_text
+    # the quality rules ran inside the build: signals on every file they judged, kept or dropped, and SQL filters by them
+    run = str(tmp_path / "run")
+    judged = json.loads(codecorpus("query", run, "SELECT count(*) AS n, count(quality.content_language) AS c FROM files "
+                                   "WHERE quality IS NOT NULL", "--json").stdout)
+    assert judged["n"] == stats["stages"]["04_clean"]["kept"] and judged["c"] > 0.5 * judged["n"]   # the Pile's have no path
+    rows = [json.loads(line) for line in codecorpus("query", run, "SELECT path, reason, quality.python_parses AS parses FROM rejects "
+                                                    "WHERE stage = '03_filter' AND quality IS NOT NULL", "--json").stdout.splitlines()]
+    assert rows and all(r["reason"] not in ("too_small", "too_large") for r in rows)      # judged: passed CodeGeeX's filters
+    shown = [json.loads(line) for line in codecorpus("show", run, "--where", "quality.alpha_share > 0.6", "--limit", "0", "--json")
+             .stdout.splitlines()]
+    assert shown and all(r["quality"]["alpha_share"] > 0.6 for r in shown)
+    bad = codecorpus("show", run, "--where", "quality.no_such_signal > 1", check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--where" in bad.stderr

@@ -28,7 +28,7 @@ from codecorpus.pipeline.documents import DOCUMENTS_SCHEMA
 from codecorpus.pipeline.rundir import CLUSTERS, DOCUMENTS, FILES, SHUFFLE_STAGES, STAGES
 from codecorpus.stages.per_file import KEPT_SCHEMA, REJECTS_SCHEMA
 
-META = ["id", "source", "repo", "path", "license", "language", "size", "redactions", "status", "reason"]
+META = ["id", "source", "repo", "path", "license", "language", "size", "redactions", "quality", "status", "reason"]
 
 
 class RunError(CodecorpusError):

@@ -59,6 +59,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", metavar="GLOB", help="repository glob, e.g. 'numpy*'")
     p.add_argument("--path", metavar="GLOB", help="path glob, e.g. '*.h'")
     p.add_argument("--grep", metavar="REGEX", type=regex, help="files whose text matches")
+    p.add_argument("--where", metavar="SQL", type=nonempty,
+                   help="a SQL condition on the files' columns, e.g. 'quality.comment_share > 0.5' (quality signals: filters.rules = \"quality\")")
     p.add_argument("--sample", type=whole(1), metavar="N", help="a seeded random sample of N files")
     p.add_argument("--seed", type=whole(0), default=0, help="the sample's seed (default: 0)")
     p.add_argument("--limit", type=whole(0), default=SHOW_LIMIT, help=f"at most this many files (default: {SHOW_LIMIT}; 0: all)")

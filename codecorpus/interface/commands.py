@@ -164,7 +164,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise UserError(f"{args.run}: no file with id {args.id}")
         return 0
     filters = Filters(stage=stage, reason=reason, language=language, source=source, repo=args.repo,
-                      path=args.path, grep=args.grep, sample=args.sample, seed=args.seed, limit=args.limit)
+                      path=args.path, grep=args.grep, sample=args.sample, seed=args.seed, limit=args.limit, where=args.where)
     show(run, filters, args.json, console)
     return 0
 

@@ -14,13 +14,14 @@ import json
 import os
 from dataclasses import dataclass
 
+import duckdb
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from codecorpus.interface.browse import META, STAGES, connect, journey
+from codecorpus.interface.browse import META, STAGES, RunError, connect, journey
 
 LEXERS = {"C++": "cpp", "C#": "csharp", "Objective-C": "objective-c", "Objective-C++": "objective-c++", "Shell": "bash",
           "CUDA": "cuda", "Visual Basic": "vbnet", "TeX": "tex", "Emacs Lisp": "emacs-lisp"}
@@ -39,6 +40,7 @@ class Filters:
     seed: int = 0
     limit: int = 20
     similarity_bin: float | None = None   # near duplicates whose similarity to their kept file is in this 0.05 bin
+    where: str | None = None              # a SQL condition on the view's columns (`quality.comment_share > 0.5`)
 
 
 SIMILARITY_BIN = "least(floor(similarity * 20 + 1e-9), 19) / 20"   # stages.near_dedup.similarity_bin, in SQL
@@ -56,6 +58,8 @@ def select(filters: Filters) -> tuple[str, list]:
     if filters.grep:
         where.append("regexp_matches(text, ?)")
         params.append(filters.grep)
+    if filters.where:
+        where.append(f"({filters.where})")
     if filters.similarity_bin is not None:
         where.append(f"id IN (SELECT id FROM clusters WHERE {SIMILARITY_BIN} = ?)")
         params.append(filters.similarity_bin)
@@ -77,7 +81,10 @@ def matching(run: str, filters: Filters):
     """The matching files, as dicts, streamed from DuckDB."""
     con = connect(run)
     sql, params = select(filters)
-    result = con.execute(sql, params)
+    try:
+        result = con.execute(sql, params)
+    except duckdb.Error as exc:          # a mistyped --where (the other filters are checked before)
+        raise RunError(f"--where {filters.where!r}: {str(exc).splitlines()[0]}") from None
     names = [d[0] for d in result.description]
     while rows := result.fetchmany(64):
         for row in rows:
