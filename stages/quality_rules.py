@@ -27,7 +27,7 @@ BUILD_NAMES = (".min.js", ".min.css", "-min.js", ".bundle.js", ".min.mjs")
 DEFAULTS: dict[str, float] = {
     "min_lines": 10, "max_lines": 100_000,
     "min_alpha_share": 0.25, "max_digit_share": 0.2, "max_space_share": 0.5,
-    "max_comment_share": 0.8, "min_comment_share": 0.0, "max_assert_share": 0.4,
+    "max_comment_share": 0.9, "min_comment_share": 0.0, "max_assert_share": 0.4,
     "max_encoded_run": 1024, "max_encoded_share": 0.5,
     "max_data_line_share": 0.5, "max_duplicate_line_share": 0.6, "max_long_line_share": 0.5,
     "min_html_visible_chars": 100, "min_html_text_share": 0.2,

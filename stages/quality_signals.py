@@ -13,6 +13,7 @@ The figures are stored per file (the `quality` column) so that `show`, `query` a
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 
 import numpy as np
@@ -139,10 +140,16 @@ def matched_chars(texts: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray
 
 
 def _starts(stripped: pa.Array, prefixes: tuple[str, ...]) -> np.ndarray:
-    hit = _np(pc.starts_with(stripped, prefixes[0]))
-    for prefix in prefixes[1:]:
-        hit |= _np(pc.starts_with(stripped, prefix))
-    return hit
+    """Which lines (indentation stripped) start with one of `prefixes`: one anchored pass."""
+    return _np(pc.match_substring_regex(stripped, "^(?:" + "|".join(re.escape(p) for p in prefixes) + ")"))
+
+
+def _lines_of(stripped: pa.Array, owner: np.ndarray, rows: np.ndarray, n: int) -> tuple[pa.Array, np.ndarray]:
+    """The lines (and their files) of the files `rows` only."""
+    chosen = np.zeros(n, dtype=bool)
+    chosen[rows] = True
+    mask = chosen[owner]
+    return stripped.filter(pa.array(mask)), owner[mask]
 
 
 def _line_share(hit: np.ndarray, owner: np.ndarray, total: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -200,6 +207,63 @@ def content_languages(texts: pa.Array, rows: np.ndarray) -> tuple[list[str | Non
     return languages, confidence
 
 
+def comment_lines(texts: pa.Array, langs: np.ndarray, newlines: np.ndarray) -> np.ndarray:
+    """Per file: its lines that hold nothing but comment, in its language's syntax (a block comment's
+    inner lines are the line breaks it swallowed); 0 for languages without a comment pattern here."""
+    out = np.zeros(len(texts), np.float64)
+    for pattern in sorted(set(_COMMENTS.values())):
+        rows = _rows_of(langs, [lang for lang, p in _COMMENTS.items() if p == pattern])
+        if len(rows):
+            marked = pc.replace_substring_regex(texts.take(pa.array(rows)), pattern, "\x00")       # each comment → one marker
+            out[rows] = (_np(pc.count_substring_regex(marked, r"(?m)^[ \t]*\x00[ \t\x00]*$"))
+                         + newlines[rows] - _np(pc.count_substring(marked, "\n")))
+    return out
+
+
+def compiled_markers(texts: pa.Array) -> pa.Array:
+    """Per file: the name of the first COMPILED_MARKERS pattern found in it (one pass), or null."""
+    markers = pc.extract_regex(texts, _MARKER_PATTERN)
+    names = list(COMPILED_MARKERS)
+    found = [_np(pc.is_valid(markers)) & _np(pc.greater(pc.utf8_length(pc.fill_null(markers.field(k), "")), 0)) for k in names]
+    if not any(f.any() for f in found):
+        return pa.nulls(len(texts), pa.string())
+    return pa.array([next((k for k, f in zip(names, hit) if f), None) for hit in zip(*found)], pa.string())
+
+
+def python_signals(texts: pa.Array, stripped: pa.Array, owner: np.ndarray, total: np.ndarray, rows: np.ndarray,
+                   parse_all: bool) -> dict[str, object]:
+    """For the Python files `rows`: their line kinds' shares and whether they parse (the others: null)."""
+    out: dict[str, object] = {}
+    stripped, owner = _lines_of(stripped, owner, rows, len(texts))
+    for name, prefixes in _PYTHON_STARTS.items():
+        hit = _starts(stripped, prefixes)
+        if name == "import_share":          # `from x import y`, not a line of prose starting with "from"
+            hit &= _np(pc.match_substring(stripped, " import "))
+        elif name == "pass_share" and hit.any():
+            hit &= _np(pc.match_substring_regex(stripped, r"^pass\s*(?:#.*)?$"))
+        out[name] = _line_share(hit, owner, total, rows)
+    parses: list[bool | None] = [None] * len(texts)
+    if len(rows):
+        suspect = rows if parse_all else rows[_np(pc.match_substring_regex(texts.take(pa.array(rows)), f"(?m){PYTHON_SUSPECT}"))]
+        for i in rows:
+            parses[i] = True
+        for i, ok in zip(suspect, python_parses(texts.take(pa.array(suspect)).to_pylist() if len(suspect) else [])):
+            parses[i] = ok
+    out["python_parses"] = pa.array(parses, pa.bool_())
+    return out
+
+
+def c_signals(texts: pa.Array, stripped: pa.Array, owner: np.ndarray, total: np.ndarray, rows: np.ndarray) -> dict[str, object]:
+    """For the C-family files `rows`: preprocessor lines' share and `main` definitions (the others: null)."""
+    mains = np.zeros(len(texts), np.int64)
+    if len(rows):
+        mains[rows] = _np(pc.count_substring_regex(texts.take(pa.array(rows)),
+                                                   r"(?m)^[ \t]*(?:(?:int|void|static|extern|signed)[ \t]+)*main[ \t]*\([^;]*$"))
+    stripped, owner = _lines_of(stripped, owner, rows, len(texts))
+    return {"preprocessor_share": _line_share(_np(pc.starts_with(stripped, "#")), owner, total, rows),
+            "main_count": pa.array(mains, pa.int32(), mask=~np.isin(np.arange(len(texts)), rows))}
+
+
 def signals(texts: pa.Array, languages: list[str | None], has_path: np.ndarray, lines: pa.ListArray,
             classes: tuple | None = None, parse_all: bool = False) -> pa.StructArray:
     """The `quality` column (QUALITY_TYPE) for a batch: `texts` (large strings, no nulls), each file's
@@ -216,70 +280,33 @@ def signals(texts: pa.Array, languages: list[str | None], has_path: np.ndarray, 
     widths = _np(pc.utf8_length(flat)).astype(np.int64)
     nonblank = _per_row(owner, n, _np(pc.greater(pc.utf8_length(stripped), 0)))
     total = np.maximum(counts - (widths[np.cumsum(counts) - 1] == 0 if len(widths) else 0), 1).astype(np.float64)  # a final break adds no line
-    out: dict[str, object] = {
-        "lines": total.astype(np.int32), "alpha_share": _share(letters, chars), "digit_share": _share(digits, chars),
-        "space_share": _share(spaces, chars),
-        "long_line_share": _share(_per_row(owner, n, np.where(widths >= LONG_LINE, widths, 0)), chars),
-        "duplicate_line_share": duplicate_lines(stripped, owner, n),
-    }
-    out["data_line_share"] = _share(_np(pc.count_substring_regex(texts, DATA_LINE)), total)
-    out["assert_share"] = _line_share(_starts(stripped, ASSERT_STARTS), owner, total)
-    # comments: lines that hold nothing but comment (a block comment's inner lines are the line breaks it swallowed)
-    comment_lines = np.zeros(n, np.float64)
-    newlines = counts - 1                        # line breaks of each text (as split_lines cuts them)
-    for pattern in sorted(set(_COMMENTS.values())):
-        rows = _rows_of(langs, [lang for lang, p in _COMMENTS.items() if p == pattern])
-        if len(rows):
-            marked = pc.replace_substring_regex(texts.take(pa.array(rows)), pattern, "\x00")       # each comment → one marker
-            comment_lines[rows] = (_np(pc.count_substring_regex(marked, r"(?m)^[ \t]*\x00[ \t\x00]*$"))
-                                   + newlines[rows] - _np(pc.count_substring(marked, "\n")))
-    out["comment_share"] = _share(comment_lines, total)
-    out["code_lines"] = np.maximum(nonblank - comment_lines, 0).astype(np.int32)
-    out["comment_share"] = np.minimum(out["comment_share"], 1)
+    comments = comment_lines(texts, langs, counts - 1)
     encoded_total, encoded_max = matched_chars(texts, ENCODED)
-    out["encoded_max"], out["encoded_share"] = encoded_max.astype(np.int32), _share(encoded_total, chars)
-    out["xml_header"] = _np(pc.match_substring_regex(texts, r"^\x{feff}?\s*<\?xml\s"))
-    markers = pc.extract_regex(texts, _MARKER_PATTERN)
-    names = list(COMPILED_MARKERS)
-    fields = [_np(pc.is_valid(markers)) & _np(pc.greater(pc.utf8_length(pc.fill_null(markers.field(k), "")), 0)) for k in names]
-    out["compiled_marker"] = pa.array([next((k for k, f in zip(names, hit) if f), None) for hit in zip(*fields)], pa.string()) \
-        if any(f.any() for f in fields) else pa.nulls(n, pa.string())
-    visible, text_share = np.zeros(n, np.int64), np.full(n, np.nan, np.float32)
     html = _rows_of(langs, ["HTML"])
+    visible, text_share = np.zeros(n, np.int64), np.full(n, np.nan, np.float32)
     if len(html):
         visible[html], text_share[html] = html_text(texts.take(pa.array(html)))
-    out["html_visible_chars"] = pa.array(np.where(np.isin(langs, ["HTML"]), visible, 0), pa.int32(),
-                                         mask=~np.isin(langs, ["HTML"]))
-    out["html_text_share"] = text_share
-    python = _rows_of(langs, ["Python"])
-    for name, prefixes in _PYTHON_STARTS.items():
-        hit = _starts(stripped, prefixes)
-        if name == "import_share":          # `from x import y`, not a line of prose starting with "from"
-            hit &= _np(pc.match_substring(stripped, " import "))
-        elif name == "pass_share":
-            hit &= _np(pc.match_substring_regex(stripped, r"^pass\s*(?:#.*)?$")) if hit.any() else hit
-        out[name] = _line_share(hit, owner, total, python)
-    parses = [None] * n
-    if len(python):
-        suspect = python if parse_all else python[_np(pc.match_substring_regex(texts.take(pa.array(python)), f"(?m){PYTHON_SUSPECT}"))]
-        for i in python:
-            parses[i] = True
-        for i, ok in zip(suspect, python_parses(texts.take(pa.array(suspect)).to_pylist() if len(suspect) else [])):
-            parses[i] = ok
-    out["python_parses"] = pa.array(parses, pa.bool_())
-    c_rows = _rows_of(langs, C_FAMILY)
-    out["preprocessor_share"] = _line_share(_starts(stripped, ("#",)), owner, total, c_rows)
-    mains = np.zeros(n, np.int64)
-    if len(c_rows):
-        mains[c_rows] = _np(pc.count_substring_regex(texts.take(pa.array(c_rows)),
-                                                     r"(?m)^[ \t]*(?:(?:int|void|static|extern|signed)[ \t]+)*main[ \t]*\([^;]*$"))
-    out["main_count"] = pa.array(mains, pa.int32(), mask=~np.isin(langs, list(C_FAMILY)))
     content, confidence = content_languages(texts, np.flatnonzero(has_path & np.isin(langs, langid_model.model().classes)))
-    out["content_language"], out["content_confidence"] = pa.array(content, pa.string()), confidence
+    out: dict[str, object] = {
+        "lines": total.astype(np.int32), "code_lines": np.maximum(nonblank - comments, 0).astype(np.int32),
+        "alpha_share": _share(letters, chars), "digit_share": _share(digits, chars), "space_share": _share(spaces, chars),
+        "comment_share": np.minimum(_share(comments, total), 1),
+        "data_line_share": _share(_np(pc.count_substring_regex(texts, DATA_LINE)), total),
+        "assert_share": _line_share(_starts(stripped, ASSERT_STARTS), owner, total),
+        "duplicate_line_share": duplicate_lines(stripped, owner, n),
+        "long_line_share": _share(_per_row(owner, n, np.where(widths >= LONG_LINE, widths, 0)), chars),
+        "encoded_max": encoded_max.astype(np.int32), "encoded_share": _share(encoded_total, chars),
+        "xml_header": _np(pc.match_substring_regex(texts, r"^\x{feff}?\s*<\?xml\s")),
+        "compiled_marker": compiled_markers(texts),
+        "html_visible_chars": pa.array(visible, pa.int32(), mask=np.isnan(text_share)), "html_text_share": text_share,
+        **python_signals(texts, stripped, owner, total, _rows_of(langs, ["Python"]), parse_all),
+        **c_signals(texts, stripped, owner, total, _rows_of(langs, C_FAMILY)),
+        "content_language": pa.array(content, pa.string()), "content_confidence": confidence,
+    }
     arrays = []
     for field in QUALITY_TYPE:
         value = out[field.name]
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
             value = pa.array(value, field.type, mask=np.isnan(value))
-        arrays.append(pa.array(value, field.type) if not isinstance(value, pa.Array) else value.cast(field.type))
+        arrays.append(value.cast(field.type) if isinstance(value, pa.Array) else pa.array(value, field.type))
     return pa.StructArray.from_arrays(arrays, fields=list(QUALITY_TYPE))

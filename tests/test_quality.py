@@ -117,15 +117,15 @@ def write_config(tmp_path, extra: str) -> str:
 
 
 def test_a_threshold_in_the_toml_changes_the_outcome(tmp_path):
-    commented = "\n".join("# " + l if i % 10 else l for i, l in enumerate(PY.splitlines()))    # 90% comment lines
+    commented = "\n".join("# " + l if i % 20 else l for i, l in enumerate(PY.splitlines()))    # 95% comment lines
     files = [("t.py", "Python", commented), ("t.sh", "Shell", commented)]
 
     def reasons(extra: str, off: str = '"language_mismatch"') -> list:     # (Python's text under `.sh`: a mismatch)
         config = write_config(tmp_path, f"[filters.quality]\noff = [{off}]\n{extra}")
         return judge(files, load_config(config).filters.quality.settings())
     assert reasons("") == ["comment_share", "comment_share"]
-    assert reasons("max_comment_share = 0.95\n") == [None, None]
-    assert reasons("[filters.quality.languages.Python]\nmax_comment_share = 0.95\n") == [None, "comment_share"]
+    assert reasons("max_comment_share = 0.99\n") == [None, None]
+    assert reasons("[filters.quality.languages.Python]\nmax_comment_share = 0.99\n") == [None, "comment_share"]
     assert reasons("", off='"language_mismatch", "comment_share"') == [None, None]
 
 
