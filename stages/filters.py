@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from codecorpus.stages import langid_model, quality_rules, quality_signals
+from codecorpus.stages import quality_rules, quality_signals
 from codecorpus.stages.license import LicensePolicy
 from codecorpus.stages.quality_rules import QualitySettings
 from codecorpus.stages.records import mark
@@ -64,20 +64,25 @@ def text_metrics(texts: pa.ChunkedArray | pa.Array, lines: pa.ListArray | None =
     data = texts.buffers()[2]
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
     offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset: texts.offset + n + 1]
+    alnum = _alnum(texts, raw, offsets, chars) if alnum is None else alnum
+    return {"bytes": pa.array(np.diff(offsets), pa.int64()),
+            "line_max": pa.array(line_max, pa.int32()),
+            "line_mean": pa.array(line_sum / line_count, pa.float32()),
+            "alnum_frac": pa.array(alnum / np.maximum(chars, 1), pa.float32())}
+
+
+def _alnum(texts: pa.Array, raw: np.ndarray, offsets: np.ndarray, chars: np.ndarray) -> np.ndarray:
+    """Per text: its alphanumeric characters (ASCII by a table over the bytes, the rest by Unicode class)."""
+    alnum = np.zeros(len(texts), dtype=np.int64)
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
-    if alnum is None and len(nonempty):
-        alnum = np.zeros(n, dtype=np.int64)
+    if len(nonempty):
         alnum[nonempty] = np.add.reduceat(_ASCII_ALNUM[raw[offsets[0]: offsets[-1]]], offsets[nonempty] - offsets[0])
         non_ascii = chars != (np.diff(offsets))        # more bytes than characters: count with Unicode classes
         if non_ascii.any():
             rows = np.flatnonzero(non_ascii)
             rest = pc.replace_substring_regex(texts.take(pa.array(rows)), r"[\x00-\x7f]+", "")   # the non-ASCII characters
             alnum[rows] += pc.count_substring_regex(rest, r"[\p{L}\p{N}]").to_numpy(zero_copy_only=False)
-    alnum = np.zeros(n, dtype=np.int64) if alnum is None else alnum
-    return {"bytes": pa.array(np.diff(offsets), pa.int64()),
-            "line_max": pa.array(line_max, pa.int32()),
-            "line_mean": pa.array(line_sum / line_count, pa.float32()),
-            "alnum_frac": pa.array(alnum / np.maximum(chars, 1), pa.float32())}
+    return alnum
 
 
 def figures(texts: pa.ChunkedArray | pa.Array) -> list[Figures]:
@@ -177,14 +182,14 @@ def apply_filters(batch: pa.Table, filters: list, licenses: LicensePolicy | None
     reasons = [lr or first_reason(filters, Figures(t or "", *values))
                for lr, t, *values in zip(license_reasons, texts.to_pylist(), *columns)]
     if quality is not None:
-        reasons = _quality_reasons(batch, texts, lines, classes, reasons, quality)
-        batch = batch.set_column(batch.schema.get_field_index("quality"), "quality", reasons.pop())
+        reasons, signals = _quality_reasons(batch, texts, lines, classes, reasons, quality)
+        batch = batch.set_column(batch.schema.get_field_index("quality"), "quality", signals)
     return mark(batch, reasons)
 
 
 def _quality_reasons(batch: pa.Table, texts: pa.Array, lines: pa.ListArray, classes: tuple, reasons: list,
-                     quality: QualitySettings) -> list:
-    """`reasons` with the quality rules' added for the files still kept, and (last) the `quality` column."""
+                     quality: QualitySettings) -> tuple[list, pa.Array]:
+    """(`reasons` with the quality rules' added for the files still kept, the `quality` column)."""
     todo = np.array([i for i, r in enumerate(reasons) if r is None], dtype=np.int64)
     take = pa.array(todo)
     langs = batch.column("language").take(take).to_pylist()
@@ -192,12 +197,11 @@ def _quality_reasons(batch: pa.Table, texts: pa.Array, lines: pa.ListArray, clas
     signals = quality_signals.signals(texts.take(take), langs, np.array([bool(p) for p in paths], dtype=bool),
                                       lines.take(take), tuple(c[todo] for c in classes), quality.parse_all)
     found = quality_rules.first_reasons(
-        quality_rules.Batch.of(signals, langs, batch.column("id").take(take).to_pylist(), paths),
-        quality, frozenset(langid_model.model().classes))
+        quality_rules.Batch.of(signals, langs, batch.column("id").take(take).to_pylist(), paths), quality)
     reasons = list(reasons)
     for i, reason in zip(todo, found):
         reasons[i] = reason
     where = np.full(batch.num_rows, -1, dtype=np.int64)
     where[todo] = np.arange(len(todo))
     column = signals.take(pa.array(where, mask=where < 0)) if len(todo) else pa.nulls(batch.num_rows, signals.type)
-    return reasons + [column]
+    return reasons, column

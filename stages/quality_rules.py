@@ -83,19 +83,22 @@ class Above:
     languages: frozenset | None = None
 
     def drops(self, b: Batch, s: QualitySettings) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            hit = b.q[self.signal] > s.limit(self.key, b.langs)
+        with np.errstate(invalid="ignore"):     # NaN (not measured for this file) crosses nothing
+            hit = self.crosses(b.q[self.signal], s.limit(self.key, b.langs))
         return hit & np.isin(b.langs, list(self.languages)) if self.languages else hit
+
+    @staticmethod
+    def crosses(value: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        return value > limit
 
 
 @dataclass(frozen=True)
 class Below(Above):
     """Drop when `signal` < the `key` threshold."""
 
-    def drops(self, b: Batch, s: QualitySettings) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            hit = b.q[self.signal] < s.limit(self.key, b.langs)
-        return hit & np.isin(b.langs, list(self.languages)) if self.languages else hit
+    @staticmethod
+    def crosses(value: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        return value < limit
 
 
 @dataclass(frozen=True)
@@ -164,13 +167,14 @@ class GoTestSample:
 class LanguageMismatch:
     """The extension says one language, the content model another (outside its family, with at least
     `mismatch_confidence`): dropped, not relabelled — the extension is right for nearly every file,
-    so a confident disagreement marks data, test vectors or output behind a borrowed extension."""
-    known: frozenset
+    so a confident disagreement marks data, test vectors or output behind a borrowed extension. (The
+    model is asked only about files of the languages it knows: the others have no content language.)"""
     reason: str = "language_mismatch"
 
     def drops(self, b: Batch, s: QualitySettings) -> np.ndarray:
-        sure = b.q["content_confidence"] >= s.limit("mismatch_confidence", b.langs)
-        return np.array([bool(c) and ok and lang in self.known and c != lang and not _same_family(c, lang)
+        with np.errstate(invalid="ignore"):
+            sure = b.q["content_confidence"] >= s.limit("mismatch_confidence", b.langs)
+        return np.array([bool(c) and ok and c != lang and not _same_family(c, lang)
                          for c, ok, lang in zip(b.q["content_language"], sure, b.langs)], dtype=bool)
 
 
@@ -181,8 +185,8 @@ def _same_family(a: str, b: str) -> bool:
 PY, C = frozenset({"Python"}), C_FAMILY
 
 
-def rules(model_languages: frozenset) -> list:
-    """Every rule, in the order they are tried; `model_languages`: those the content model knows."""
+def rules() -> list:
+    """Every rule, in the order they are tried."""
     return [
         CompiledOutput(), EncodedData(), Flag("xml_header", "xml_header"),
         Above("minified", "long_line_share", "max_long_line_share"),
@@ -199,17 +203,17 @@ def rules(model_languages: frozenset) -> list:
         Above("python_prints", "print_share", "max_print_share", PY), Above("python_defs", "def_share", "max_def_share", PY),
         Above("several_mains", "main_count", "max_main_count", C),
         Above("preprocessor_lines", "preprocessor_share", "max_preprocessor_share", C),
-        GoTestSample(), LanguageMismatch(model_languages),
+        GoTestSample(), LanguageMismatch(),
     ]
 
 
-RULE_NAMES = tuple(rule.reason for rule in rules(frozenset()))
+RULE_NAMES = tuple(rule.reason for rule in rules())
 
 
-def first_reasons(b: Batch, s: QualitySettings, model_languages: frozenset) -> list[str | None]:
+def first_reasons(b: Batch, s: QualitySettings) -> list[str | None]:
     """Per file, the first rule (not switched off) that drops it, or None."""
     reasons = np.full(len(b.langs), None, dtype=object)
-    for rule in rules(model_languages):
+    for rule in rules():
         if rule.reason in s.off:
             continue
         hit = rule.drops(b, s) & (reasons == None)   # noqa: E711 (elementwise)
