@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.langid_data import fetch, members
-from codecorpus.pipeline.build import filters_of
+from codecorpus.stages.filters import build_filters
 from codecorpus.pipeline.config import BuildConfig
 from codecorpus.stages import near_dedup, per_file
 from codecorpus.stages.license import LicensePolicy
@@ -142,7 +142,7 @@ def settings(rules: str) -> per_file.PerFileSettings:
     near = cfg.dedup.near
     bands, rows = near_dedup.lsh_params(near.threshold, near.num_perm)
     return per_file.PerFileSettings(
-        include=tuple(cfg.languages.include), min_confidence=cfg.languages.min_confidence, filters=tuple(filters_of(cfg)),
+        include=tuple(cfg.languages.include), min_confidence=cfg.languages.min_confidence, filters=tuple(build_filters(cfg.filters)),
         licenses=LicensePolicy(list(cfg.licenses.keep), cfg.licenses.unknown), redact_secrets=cfg.privacy.redact,
         max_secret_fraction=cfg.privacy.max_secret_fraction, decontaminator=None, comment_sample=cfg.stats.comment_sample,
         near=per_file.NearDedupSettings(near.num_perm, near.ngram, near.seed, bands, rows),

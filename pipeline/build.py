@@ -1,9 +1,9 @@
-"""`codecorpus build`: the corpus stages wired through Ray Data, from source folders to Arrow shards.
+"""`codecorpus build`: the corpus stages run as Ray tasks, from source folders to Arrow shards.
 
 The flow, one Ray execution per arrow:
 
     plan (driver: list the input, fingerprint it)
-    → per-file pass (one Ray Data map over the ingest partitions: ingest, language, filter, clean,
+    → per-file pass (one Ray task per ingest partition: ingest, language, filter, clean,
       the comment sample, content hash and MinHash buckets; each file read and written once)
     → exact dedup (a shuffle of keys, no text) → near dedup (bucket shuffle, pairs checked by their
       signatures, files kept in order, marking)
@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 import math
 import os
 import platform
 import time
+from concurrent.futures import Future
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -45,7 +47,7 @@ from codecorpus.pipeline.plan import plan_inputs
 from codecorpus.pipeline.ray_runtime import lost_to_the_cluster, write_error
 from codecorpus.pipeline.rundir import DOCUMENTS, FILES, PER_FILE_STAGES, PER_FILE_STEP, RunDir
 from codecorpus.pipeline.view import PlainView
-from codecorpus.stages import near_dedup, per_file, read_scraped, sources
+from codecorpus.stages import comments, near_dedup, per_file, read_scraped, sources
 from codecorpus.stages.decontaminate import Decontaminator
 from codecorpus.stages.encode import Layout
 from codecorpus.stages.fim import FimSettings
@@ -67,7 +69,8 @@ class Build:
     whose fingerprint and output are already in the run is skipped, so the same command after a crash
     goes on where it stopped, and a config change re-runs the step it touches and those after it."""
 
-    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, force: bool = False, view: PlainView | None = None):
+    def __init__(self, cfg: BuildConfig, run: RunDir, config_text: str, force: bool = False, view: PlainView | None = None,
+                 planned: Future | None = None):
         self.cfg = cfg
         self.run = run
         self.config_text = config_text
@@ -77,6 +80,7 @@ class Build:
         self.books: dict[str, dict] = {}
         self.state: dict[str, dict] = {}
         self.fingerprints: dict[str, str] = {}
+        self.planned = planned          # the input's plan (plan_inputs) when the caller started it already
         self.ingest_plan: tuple[list[dict], str] | None = None
         self.shards: list[dict] = []
         self.documents_found: dict | None = None
@@ -140,7 +144,7 @@ class Build:
         bands, rows = near_dedup.lsh_params(near.threshold, near.num_perm)
         return per_file.PerFileSettings(
             include=tuple(cfg.languages.include), min_confidence=cfg.languages.min_confidence,
-            filters=tuple(filters_of(cfg)), licenses=LicensePolicy(list(cfg.licenses.keep), cfg.licenses.unknown),
+            filters=tuple(build_filters(cfg.filters)), licenses=LicensePolicy(list(cfg.licenses.keep), cfg.licenses.unknown),
             redact_secrets=cfg.privacy.redact, max_secret_fraction=cfg.privacy.max_secret_fraction,
             decontaminator=Decontaminator(list(dc.benchmarks), dc.ngram, dc.threshold, dc.min_chars) if dc.benchmarks else None,
             comment_sample=cfg.stats.comment_sample,
@@ -149,7 +153,7 @@ class Build:
             quality=cfg.filters.quality.settings() if cfg.filters.rules == "quality" else None)
 
     def per_file_pass(self) -> None:
-        """Ingest, language, filter and clean in one Ray Data map over the ingest partitions."""
+        """Ingest, language, filter and clean, one Ray task per ingest partition."""
         partitions, _ = self.ingest_plan
         settings = self.per_file_settings()
         bands, signatures = per_file.band_rows(per_file.KEPT_SCHEMA.empty_table(), settings.near)
@@ -254,7 +258,7 @@ class Build:
             self.write_stats(status="running")
             try:
                 started = time.time()
-                self.ingest_plan = plan_inputs(self.cfg)
+                self.ingest_plan = self.planned.result() if self.planned else plan_inputs(self.cfg)
                 self.echo(f"  {'plan':<15} {len(self.ingest_plan[0]):,} partitions ({time.time() - started:.1f}s)")
                 previous = self.ingest_plan[1]
                 for name, step, config in self.steps():
@@ -331,10 +335,6 @@ class Build:
         }
 
 
-def filters_of(cfg: BuildConfig) -> list:
-    return build_filters(cfg.filters)
-
-
 # -- functions that run on Ray workers ------------------------------------------------------------
 def _ingest_partition(payload: dict):
     """The records of one ingest partition, as they are read."""
@@ -348,6 +348,14 @@ def _per_file_partition(payload: dict, settings: per_file.PerFileSettings):
     """One partition of the per-file pass: its records read, then every per-file stage, batch by batch."""
     for records in _ingest_partition(payload):
         yield per_file.process(records, settings)
+
+
+def warm_up() -> None:
+    """What the build's tasks import and load on first use, done by each worker before its first task
+    (codecorpus.pipeline.ray_runtime.warm_workers)."""
+    importlib.import_module("codecorpus.pipeline.dedup")
+    importlib.import_module("codecorpus.pipeline.tokens")
+    comments.load_profiles()
 
 
 @functools.lru_cache(maxsize=1)

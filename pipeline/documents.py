@@ -23,17 +23,10 @@ from codecorpus.pipeline.config import PackingConfig
 from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
 from codecorpus.pipeline.shuffle import parquet_files, shuffle
 from codecorpus.stages.encode import repo_key
+from codecorpus.stages.records import DOCUMENTS_SCHEMA
 from codecorpus.stages.repo_order import cut, order_files
 
 META = ["id", "source", "repo", "path", "language", "num_tokens", "header", "imports", "provides", "status", "repo_doc"]
-DOCUMENTS_SCHEMA = pa.schema([
-    ("source", pa.string()), ("repo", pa.string()), ("document", pa.int32()), ("position", pa.int32()),
-    ("id", pa.string()), ("path", pa.string()), ("language", pa.string()), ("tokens", pa.int64()),
-    ("header_tokens", pa.int32()), ("last", pa.bool_()),
-    ("references", pa.int32()), ("resolved", pa.int32()), ("depends_on", pa.list_(pa.string())), ("cycle", pa.int32()),
-    ("broke_cycle", pa.bool_()),
-    ("part", pa.int32()),
-])
 STAT_KEYS = ("repositories", "documents", "files", "references", "resolved", "edges", "cycles_broken")
 
 

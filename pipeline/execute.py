@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
-import ray.data
 
 from codecorpus.pipeline.errors import BuildError
 from codecorpus.pipeline.partitions import PartitionedStage, file_partitions, map_file
@@ -43,7 +42,7 @@ class StageRunner:
         if done:
             self.echo(f"  {name:<15} resuming: {done:,} of {total:,} partitions already written")
         with self.view.step(name, total - done) as advance:
-            work.run(ray.data.from_items(payloads, override_num_blocks=max(1, total)), produce, kwargs, advance)
+            work.run(payloads, produce, kwargs, advance)
         written = work.done()
         if len(written) != total:
             raise BuildError(f"{name}: {len(written)} of {total} partitions written")

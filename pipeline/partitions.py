@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import ray.data
+import ray
 
 from codecorpus.stages.records import RECORD_SCHEMA, kept_only
 from codecorpus.stages.summary import combine, summarize
@@ -30,6 +29,7 @@ BYTES_PER_ROW_GROUP = 64 << 20     # ... or this many bytes, whichever comes fir
 READ_BATCH_ROWS = 256              # rows a stage function sees at once
 ROW_GROUPS_PER_PARTITION = 32      # a bigger upstream file is split into several partitions
 PARTITION_BYTES = 64 << 20         # smaller upstream files are grouped up to about this much data
+MAX_IN_FLIGHT = 256                #  partition tasks submitted ahead of those finished
 
 
 class _PartWriter:
@@ -153,30 +153,24 @@ def map_file(payload: dict, fn: Callable[..., pa.Table], fn_kwargs: dict) -> Ite
     yield fn(kept_only(schema.empty_table()), **fn_kwargs)   # gives the writer the output's schema even when empty
 
 
-def _run_partitions(batch: pa.Table, out_dir: str, produce: Callable[..., Iterable], kwargs: dict,
-                    outputs: dict[str, pa.Schema] | None = None) -> pa.Table:
-    files, nbytes = [], []
-    for part, payload in zip(batch.column("part").to_pylist(), batch.column("payload").to_pylist()):
-        primary = os.path.join(out_dir, next(iter(outputs)), part + ".parquet") if outputs else os.path.join(out_dir, part + ".parquet")
-        if not os.path.exists(primary):  # else an earlier attempt of this task finished it
-            if outputs:
-                write_outputs(produce(json.loads(payload), **kwargs), out_dir, part, outputs)
-            else:
-                write_partition(produce(json.loads(payload), **kwargs), primary)
-        books = _books_in(read_summary(Path(primary)))
-        files.append(books["in"])
-        nbytes.append(books["in_bytes"])
-    return pa.table({"part": batch.column("part"), "files": pa.array(files, pa.int64()), "bytes": pa.array(nbytes, pa.int64())})
+def _write_one(part: str, payload: str, out_dir: str, produce: Callable[..., Iterable], kwargs: dict,
+               outputs: dict[str, pa.Schema] | None) -> tuple[int, int]:
+    """One partition produced and written (unless an earlier attempt of this task finished it); returns
+    the files and bytes it read, for the progress line."""
+    primary = os.path.join(out_dir, next(iter(outputs)), part + ".parquet") if outputs else os.path.join(out_dir, part + ".parquet")
+    if not os.path.exists(primary):
+        if outputs:
+            write_outputs(produce(json.loads(payload), **kwargs), out_dir, part, outputs)
+        else:
+            write_partition(produce(json.loads(payload), **kwargs), primary)
+    books = _books_in(read_summary(Path(primary)))
+    return books["in"], books["in_bytes"]
 
 
 def _books_in(summary: dict) -> dict:
     """What a written partition read (its first stage's files and bytes in), for the progress line."""
     first = next(iter(summary["stages"].values())) if "stages" in summary else summary
     return {"in": sum(first["n"].values()), "in_bytes": sum(first["bytes"].values())}
-
-
-def _not_done(batch: pa.Table, done: list[str]) -> pa.Table:
-    return batch.filter(pc.invert(pc.is_in(batch.column("part"), pa.array(done, pa.string()))))
 
 
 class PartitionedStage:
@@ -202,18 +196,25 @@ class PartitionedStage:
     def done(self) -> list[str]:
         return sorted(p.name[: -len(".parquet")] for p in self._done_folder.glob("*.parquet"))
 
-    def run(self, partitions: ray.data.Dataset, produce: Callable[..., Iterable], kwargs: dict,
+    def run(self, payloads: list[dict], produce: Callable[..., Iterable], kwargs: dict,
             advance: Callable[[int, int], None] | None = None) -> None:
-        """Produce and write every partition not yet done (rows `part`, `payload` of `partitions`),
-        one Ray task each; `advance(files, bytes)` is called as each one is written."""
-        written = (partitions.map_batches(_not_done, batch_format="pyarrow", fn_kwargs={"done": self.done()})
-                   .map_batches(_run_partitions, batch_size=1, batch_format="pyarrow",
-                                fn_kwargs={"out_dir": str(self.partial), "produce": produce, "kwargs": kwargs,
-                                           "outputs": self.outputs}))
+        """Produce and write every partition of `payloads` ({part, payload}) not yet done, one Ray task
+        each (plain tasks: they reuse the workers of the steps before, where a Ray Data execution starts
+        processes of its own); `advance(files, bytes)` is called as each one is written."""
         advance = advance or (lambda files, nbytes: None)
-        for batch in written.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for files, nbytes in zip(batch.column("files").to_pylist(), batch.column("bytes").to_pylist()):
-                advance(files, nbytes)
+        done = set(self.done())
+        todo = [p for p in payloads if p["part"] not in done]
+        task = ray.remote(_write_one)
+        shared = [ray.put(produce), ray.put(kwargs)]     # sent once, not once per task
+        pending = []
+        for item in todo:
+            if len(pending) >= MAX_IN_FLIGHT:
+                finished, pending = ray.wait(pending, num_returns=1)
+                advance(*ray.get(finished[0]))
+            pending.append(task.remote(item["part"], item["payload"], str(self.partial), *shared, self.outputs))
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            advance(*ray.get(finished[0]))
 
     def summaries(self) -> list[dict]:
         return [read_summary(p) for p in sorted(self._done_folder.glob("*.parquet"))]

@@ -25,7 +25,6 @@ import functools
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.integrate import quad
 
 from codecorpus.stages.components import labels_of, record_ids
 from codecorpus.stages.groups import sorted_runs
@@ -46,6 +45,8 @@ def lsh_params(threshold: float, num_perm: int, false_positive_weight: float = 0
     integrated over [threshold, 1]): the rule of Leskovec et al.'s Mining of Massive Datasets ch. 3,
     as datasketch's MinHashLSH applies it (tests check that both choose alike). The first (b, r) in
     order reaching the minimum wins."""
+    from scipy.integrate import quad   # here: importing it costs every worker 0.4 s, and only the driver calls this
+
     best, choice = float("inf"), (0, 0)
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):

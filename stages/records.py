@@ -49,6 +49,16 @@ RECORD_SCHEMA = pa.schema([
     ("reason", pa.string()),
 ])
 
+# stages/09_documents (repository documents): each file's document, its place in it and what it imports
+DOCUMENTS_SCHEMA = pa.schema([
+    ("source", pa.string()), ("repo", pa.string()), ("document", pa.int32()), ("position", pa.int32()),
+    ("id", pa.string()), ("path", pa.string()), ("language", pa.string()), ("tokens", pa.int64()),
+    ("header_tokens", pa.int32()), ("last", pa.bool_()),
+    ("references", pa.int32()), ("resolved", pa.int32()), ("depends_on", pa.list_(pa.string())), ("cycle", pa.int32()),
+    ("broke_cycle", pa.bool_()),
+    ("part", pa.int32()),
+])
+
 
 def record_id(source: str, repo: str, path: str, origin: str = "", row: int | str | None = None) -> str:
     """The record's id, one per input record whatever the input holds: a hash of the source, the

@@ -49,15 +49,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory) -> Path:
-    """A venv with PyPI's tokenizer and trainer (and PyTorch), then codecorpus from a wheel, no extras."""
+    """A venv with PyPI's tokenizer and trainer (and PyTorch), then codecorpus from a wheel, no extras (no
+    bytecode compiled at install: Python compiles what it imports, and PyTorch's thousands of files take a minute)."""
     root = tmp_path_factory.mktemp("install")
     venv = root / "venv"
     assert run([sys.executable, "-m", "venv", str(venv)], root).returncode == 0
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--quiet", "--disable-pip-version-check"]
     links = ["--find-links", str(LOCAL_WHEELS)] if LOCAL_WHEELS.is_dir() else []
-    theirs = run([*pip, "install", *links, "torch==2.13.0", "tokenizer==3.7.0", "trainer==0.0.36"], root)
+    theirs = run([*pip, "install", "--no-compile", *links, "torch==2.13.0", "tokenizer==3.7.0", "trainer==0.0.36"], root)
     assert theirs.returncode == 0, theirs.stderr[-2000:]
-    ours = run([*pip, "install", str(source_copy(root / "src"))], root)     # a wheel, as from PyPI: no extras
+    ours = run([*pip, "install", "--no-compile", str(source_copy(root / "src"))], root)     # a wheel, as from PyPI: no extras
     assert ours.returncode == 0, ours.stderr[-2000:]
     return venv
 

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from conftest import STDLIB
-from codecorpus.pipeline.build import filters_of
+from codecorpus.stages.filters import build_filters
 from codecorpus.pipeline.config import BuildConfig, ConfigError, load_config
 from codecorpus.stages import near_dedup, per_file
 from codecorpus.stages.filters import apply_filters
@@ -101,7 +101,6 @@ def test_go_test_files_are_sampled_by_id():
 def test_signals_are_stored_for_judged_files_and_null_for_the_others():
     table = records_table([new_record("s", "r", "textwrap.py", 0, text=PY, size=len(PY), language="Python"),
                            new_record("s", "r", "tiny.py", 0, text="x = 1\n", size=6, language="Python")])
-    from codecorpus.stages.filters import build_filters
     out = apply_filters(table, build_filters(BuildConfig(sources=[{"name": "a", "paths": ["."]}]).filters), None, QualitySettings())
     quality = out.column("quality").to_pylist()
     assert out.column("reason").to_pylist() == [None, "too_small"] and quality[1] is None
@@ -154,7 +153,7 @@ def test_codegeex_rules_keep_the_records_of_before():
     bands, rows = near_dedup.lsh_params(cfg.dedup.near.threshold, cfg.dedup.near.num_perm)
 
     def run(quality):
-        s = per_file.PerFileSettings(include=tuple(cfg.languages.include), min_confidence=0.3, filters=tuple(filters_of(cfg)),
+        s = per_file.PerFileSettings(include=tuple(cfg.languages.include), min_confidence=0.3, filters=tuple(build_filters(cfg.filters)),
                                      licenses=LicensePolicy(["mit"], "keep"), redact_secrets=True, max_secret_fraction=0.5,
                                      decontaminator=None, comment_sample=0.0, near=per_file.NearDedupSettings(64, 5, 1, 8, 8),
                                      quality=quality)

@@ -134,17 +134,26 @@ def test_codegeex_scheme_from_gpt2_files(tmp_path):
     assert not set(tok.encode(spelled).ids) & set(special.values()) and tok.decode(tok.encode(spelled).ids) == spelled
 
 
-def _real_code_of_many_languages(limit: int = 600) -> list[str]:
-    """Real files of this machine: Python, C/C++ headers, Cython, HTML/CSS/JS, shell, text, plus edge cases."""
+def _real_code_of_many_languages(limit: int = 600, max_bytes: int = 65_536) -> list[str]:
+    """Real files of this machine: Python, C/C++ headers, Cython, HTML/CSS/JS, shell, text, plus edge
+    cases; the first (in path order) of each suffix, up to `max_bytes` each, each tree walked once."""
+    import os
     import sysconfig
-    from pathlib import Path
     suffixes = (".py", ".pyx", ".pxd", ".h", ".hpp", ".c", ".cpp", ".cu", ".js", ".html", ".css", ".sh", ".rst", ".md", ".json")
     texts = []
     for root in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]):
+        found: dict[str, list[str]] = {suffix: [] for suffix in suffixes}
+        for folder, _, names in os.walk(root):
+            for name in names:
+                suffix = os.path.splitext(name)[1]
+                if suffix in found:
+                    found[suffix].append(os.path.join(folder, name))
         for suffix in suffixes:
-            for p in sorted(Path(root).rglob(f"*{suffix}"))[:limit // len(suffixes)]:
+            for path in sorted(found[suffix])[:limit // len(suffixes)]:
                 try:
-                    texts.append(p.read_text(encoding="utf-8"))
+                    if os.path.getsize(path) <= max_bytes:
+                        with open(path, encoding="utf-8") as fh:
+                            texts.append(fh.read())
                 except (UnicodeDecodeError, OSError):
                     pass
     return texts + ["a" + " " * 23 + "b", "\n\n   x", "x  \n", "  ", " " * 11 + "y", "\t   \t", "\u3000  a",

@@ -24,9 +24,9 @@ from pathlib import Path
 import duckdb
 
 from codecorpus.errors import CodecorpusError
-from codecorpus.pipeline.documents import DOCUMENTS_SCHEMA
 from codecorpus.pipeline.rundir import CLUSTERS, DOCUMENTS, FILES, SHUFFLE_STAGES, STAGES
 from codecorpus.stages.per_file import KEPT_SCHEMA, REJECTS_SCHEMA
+from codecorpus.stages.records import DOCUMENTS_SCHEMA
 
 META = ["id", "source", "repo", "path", "license", "language", "size", "redactions", "quality", "status", "reason"]
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codecorpus.errors import require
@@ -25,8 +27,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # fails before Ray starts
     out = Path(args.out or Path("runs") / Path(args.config).stem)
     from codecorpus.interface.progress import BuildView
-    from codecorpus.pipeline.build import Build
-    from codecorpus.pipeline.ray_runtime import check_address, init_ray
+    from codecorpus.pipeline.plan import plan_inputs
+    from codecorpus.pipeline.ray_runtime import check_address, init_ray, warm_workers
     from codecorpus.pipeline.rundir import RunDir
 
     address = args.address or os.environ.get("RAY_ADDRESS")
@@ -36,9 +38,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     run.prepare()
     view = BuildView()
     view.echo(f"codecorpus build {args.config} → {run.root}")
-    with _stderr_to(None if args.verbose else run.root / BUILD_LOG):
+    with _stderr_to(None if args.verbose else run.root / BUILD_LOG), ThreadPoolExecutor(1) as planner:
+        # the input is listed (and the build's modules imported) while Ray starts, and the workers
+        # import and load what the tasks need while the driver goes on
+        planned = planner.submit(plan_inputs, cfg)
+        building = planner.submit(importlib.import_module, "codecorpus.pipeline.build")
         init_ray(cfg, args.address, log_level=logging.INFO, log_to_driver=args.verbose)
-        manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view).run_all()
+        Build = building.result().Build
+        warm_workers(building.result().warm_up)
+        manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
+                         planned=planned).run_all()
     view.echo(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
               f"under {run.shards}")
     return 0
