@@ -27,6 +27,7 @@ test: setup
 bench: setup
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.vs_datatrove
+	$(BIN)/python -m bench.fixed_costs
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.langid --fetch
 	$(BIN)/python -m bench.secrets

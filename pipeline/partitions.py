@@ -28,7 +28,8 @@ ROWS_PER_ROW_GROUP = 1024          # rows buffered before a row group is written
 BYTES_PER_ROW_GROUP = 64 << 20     # ... or this many bytes, whichever comes first
 READ_BATCH_ROWS = 256              # rows a stage function sees at once
 ROW_GROUPS_PER_PARTITION = 32      # a bigger upstream file is split into several partitions
-PARTITION_BYTES = 64 << 20         # smaller upstream files are grouped up to about this much data
+PARTITION_BYTES = 16 << 20         # smaller upstream files are grouped up to about this much data (enough
+                                   # partitions that two or more CPUs share the work evenly)
 MAX_IN_FLIGHT = 256                #  partition tasks submitted ahead of those finished
 
 

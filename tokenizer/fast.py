@@ -97,7 +97,6 @@ def fast_encoder(tok: Tokenizer) -> Callable[[str], list[int]] | None:
         return None
     encoding = tiktoken.Encoding(name="codecorpus", pat_str=_with_space_runs(pattern, sorted(runs)),
                                  mergeable_ranks=ranks, special_tokens={})
-    core = encoding._core_bpe
     replacements = [(" " * n, chr(_STANDIN_BASE + n)) for n in sorted(runs, reverse=True)]
     if runs and sorted(runs) != list(range(2, max(runs) + 1)):
         return None           # longest-first replacement needs every run length below the longest
@@ -108,6 +107,6 @@ def fast_encoder(tok: Tokenizer) -> Callable[[str], list[int]] | None:
         for spaces, standin in replacements:
             if spaces in text:
                 text = text.replace(spaces, standin)
-        return core.encode_ordinary(text)
+        return encoding.encode_ordinary(text)
 
     return encode
