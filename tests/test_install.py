@@ -3,7 +3,8 @@ already holds PyPI's `tokenizer` (Icelandic text) and `trainer` (Coqui's, on PyT
 whose names were once ours at the top of site-packages. Nothing of theirs is overwritten, `pip
 check` is clean, the only top-level package of ours is `codecorpus`; the demo's build (its standard-library
 source: its site-packages source would read this venv's PyTorch) runs there without any extra, a command that needs an extra says which in one line,
-and the tiny model (the full install, MindSpore's) learns from those shards within the demo's 40 steps."""
+and the tiny model (the full install, MindSpore's) learns from those shards within the first half of the demo's
+40 steps."""
 from __future__ import annotations
 
 import os
@@ -101,12 +102,13 @@ def test_the_demo_builds_without_extras_and_the_loss_falls(fresh, tmp_path):
 
     # the demo's training run, by the full install (this interpreter's, MindSpore's) on those shards
     train = run([sys.executable, "-m", "codecorpus", "train", str(ROOT / "configs" / "model-tiny.toml"), "--data", str(demo),
-                 "--steps", "40", "--log-every", "1", "--out-dir", str(tmp_path / "ckpt")], ROOT)
+                 "--steps", "20", "--log-every", "1", "--out-dir", str(tmp_path / "ckpt")], ROOT)
     assert train.returncode == 0, train.stderr[-3000:]
     losses = [float(line.split("loss ")[1].split()[0]) for line in train.stdout.splitlines() if line.startswith("step")]
-    assert len(losses) == 40
-    first, last = np.mean(losses[:10]), np.mean(losses[-20:])
-    print(f"mean loss, first 10 steps {first:.3f}, last 20 steps {last:.3f}")
-    # from ~10.9 (ln 52,224, a uniform guess) to ~8.8 on the README's run: 1.5 nats is far outside
-    # step-to-step noise (±0.3) and what a model that learns nothing reaches
-    assert last < first - 1.5, (first, last)
+    assert len(losses) == 20
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    print(f"mean loss, first 5 steps {first:.3f}, steps 16-20 {last:.3f}")
+    # from 10.83 (ln 52,224 = 10.86: a uniform guess) to 9.11 over steps 16-20 on this standard-library
+    # demo (measured): 1.2 nats is outside what a five-step mean moves by chance (single steps swing by
+    # up to 0.8 here) and beyond what a model that learns nothing reaches
+    assert last < first - 1.2, (first, last)
