@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -352,9 +351,8 @@ def _per_file_partition(payload: dict, settings: per_file.PerFileSettings):
 
 def warm_up() -> None:
     """What the build's tasks import and load on first use, done by each worker before its first task
-    (codecorpus.pipeline.ray_runtime.warm_workers)."""
-    importlib.import_module("codecorpus.pipeline.dedup")
-    importlib.import_module("codecorpus.pipeline.tokens")
+    (codecorpus.pipeline.ray_runtime.warm_workers): a worker that unpickles this function imports this
+    module, and with it every step's; then langdetect's profiles are read."""
     comments.load_profiles()
 
 

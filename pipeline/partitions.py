@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from codecorpus.pipeline.ray_runtime import as_completed
 from codecorpus.stages.records import RECORD_SCHEMA, kept_only
 from codecorpus.stages.summary import combine, summarize
 
@@ -30,7 +31,6 @@ READ_BATCH_ROWS = 256              # rows a stage function sees at once
 ROW_GROUPS_PER_PARTITION = 32      # a bigger upstream file is split into several partitions
 PARTITION_BYTES = 16 << 20         # smaller upstream files are grouped up to about this much data (enough
                                    # partitions that two or more CPUs share the work evenly)
-MAX_IN_FLIGHT = 256                #  partition tasks submitted ahead of those finished
 
 
 class _PartWriter:
@@ -207,15 +207,10 @@ class PartitionedStage:
         todo = [p for p in payloads if p["part"] not in done]
         task = ray.remote(_write_one)
         shared = [ray.put(produce), ray.put(kwargs)]     # sent once, not once per task
-        pending = []
-        for item in todo:
-            if len(pending) >= MAX_IN_FLIGHT:
-                finished, pending = ray.wait(pending, num_returns=1)
-                advance(*ray.get(finished[0]))
-            pending.append(task.remote(item["part"], item["payload"], str(self.partial), *shared, self.outputs))
-        while pending:
-            finished, pending = ray.wait(pending, num_returns=1)
-            advance(*ray.get(finished[0]))
+        submitters = [lambda item=item: task.remote(item["part"], item["payload"], str(self.partial), *shared, self.outputs)
+                      for item in todo]
+        for _, (files, nbytes) in as_completed(submitters):
+            advance(files, nbytes)
 
     def summaries(self) -> list[dict]:
         return [read_summary(p) for p in sorted(self._done_folder.glob("*.parquet"))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import errno
 import importlib
+import itertools
 import logging
 import os
 import re
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import ray
 
@@ -24,6 +25,7 @@ from codecorpus.pipeline.config import BuildConfig, RayConfig
 from codecorpus.pipeline.errors import BuildError
 
 SHIPPED = ("pipeline", "stages", "tokenizer")   # the subpackages a build's workers import
+MAX_IN_FLIGHT = 256     # tasks submitted ahead of those finished
 JOIN_TIMEOUT = 20.0     # seconds a Ray cluster has to answer before `--address` is called wrong
 _JOIN = ("import sys, ray\n"
          "ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, logging_level='ERROR')\n")
@@ -86,6 +88,19 @@ def warm_workers(warm_up: Callable[[], None]) -> None:
     task = ray.remote(warm_up)
     for _ in range(int(ray.cluster_resources().get("CPU", 1))):
         task.remote()
+
+
+def as_completed(submitters: list[Callable[[], ray.ObjectRef]]) -> Iterator[tuple[int, object]]:
+    """(index, result) of each remote call (zero-argument submitters), as the calls finish, with at
+    most MAX_IN_FLIGHT of them submitted at a time."""
+    queue = iter(enumerate(submitters))
+    pending = {submit(): index for index, submit in itertools.islice(queue, MAX_IN_FLIGHT)}
+    while pending:
+        (finished,), _ = ray.wait(list(pending), num_returns=1)
+        index = pending.pop(finished)
+        for next_index, submit in itertools.islice(queue, 1):
+            pending[submit()] = next_index
+        yield index, ray.get(finished)
 
 
 def package_for_workers() -> str:

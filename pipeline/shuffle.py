@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 import ray
 import xxhash
 
-MAX_IN_FLIGHT = 256   # tasks submitted ahead of the ones finished
+from codecorpus.pipeline.ray_runtime import as_completed
+
 
 
 def partition_of(column: pa.ChunkedArray | pa.Array, partitions: int) -> np.ndarray:
@@ -66,13 +67,10 @@ def _reduce(work: str, partition: int, groups: dict[str, pa.Schema], fn: Callabl
 
 
 def _run(tasks: list) -> list:
-    """Results of remote calls (a list of zero-argument submitters), at most MAX_IN_FLIGHT at a time, in order."""
-    refs, results = [], []
-    pending = list(tasks)
-    while pending or refs:
-        while pending and len(refs) < MAX_IN_FLIGHT:
-            refs.append(pending.pop(0)())
-        results.append(ray.get(refs.pop(0)))
+    """Results of remote calls (a list of zero-argument submitters), in their order."""
+    results = [None] * len(tasks)
+    for index, result in as_completed(tasks):
+        results[index] = result
     return results
 
 

@@ -44,9 +44,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         planned = planner.submit(plan_inputs, cfg)
         building = planner.submit(importlib.import_module, "codecorpus.pipeline.build")
         init_ray(cfg, args.address, log_level=logging.INFO, log_to_driver=args.verbose)
-        Build = building.result().Build
-        warm_workers(building.result().warm_up)
-        manifest = Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
+        build = building.result()
+        warm_workers(build.warm_up)
+        manifest = build.Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
                          planned=planned).run_all()
     view.echo(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
               f"under {run.shards}")
