@@ -1,14 +1,15 @@
 """Regenerate the README's example outputs from real runs of the current code.
 
 Runs the demo build into a fresh folder, `codecorpus stats` on it, the demo's 40 training steps, then
-the resume example: a second
+the removal of three repositories from it (`codecorpus remove`), the resume example: a second
 build killed (SIGKILL) once the per-file pass has written some partitions, the same command again,
 and once more (every step up to date); then the demo as repository documents with FIM (the
 documents of one repository, and the head of one decoded from the shards); then bench.quality_rules. Each block between `<!-- example:NAME -->` and
 `<!-- /example -->` in README.md is replaced by what those commands printed (long tables cut to the
-lines the README keeps). Takes about twelve minutes on 2 cores.
+lines the README keeps). Takes about twelve minutes on 2 cores; `--only NAME …` regenerates those
+blocks alone.
 
-    .venv/bin/python -m bench.readme_examples [--readme README.md] [--work runs/readme]
+    .venv/bin/python -m bench.readme_examples [--readme README.md] [--work runs/readme] [--only remove …]
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ STATS_KEEP = [re.compile(p) for p in (      # the lines of `codecorpus stats` th
     r"^│ (Python|C\+\+|C) +│ +[\d,]+ │ +[\d,…]+ │ +[\d.]+% │", r"^Secrets and personal", r"^assigned_secret",
     r"^Natural language", r"^shards:")]
 TRAIN_KEEP = re.compile(r"^model:|^step +(5|10|40)/|^trained to")
+OPT_OUT = "# opt-out requests\nclick\njinja2\npip/_vendor/rich/*\n"
+BLOCKS = ("build", "remove", "resume", "documents", "quality")
 
 
 def codecorpus(*args: str) -> str:
@@ -94,13 +97,46 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--readme", default="README.md")
     parser.add_argument("--work", default="runs/readme")
+    parser.add_argument("--only", nargs="+", choices=BLOCKS, default=list(BLOCKS))
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     demo, resumed = work / "demo", work / "resumed"
     blocks: dict[str, str] = {}
+    if {"build", "remove"} & set(args.only):
+        build = shorten(codecorpus("build", CONFIG, "--out", str(demo)), demo, "runs/demo")
+    if "build" in args.only:
+        demo_block(demo, build, work, blocks)
+    if "remove" in args.only:
+        (work / "opt-out.txt").write_text(OPT_OUT)
+        cut = work / "demo-removed"
+        removed = shorten(shorten(codecorpus("remove", str(demo), "--repos", str(work / "opt-out.txt")), cut, "runs/demo-removed"),
+                          work, "runs")
+        stats = shorten(codecorpus("stats", str(cut)), cut, "runs/demo-removed").splitlines()
+        blocks["remove"] = ("$ cat opt-out.txt\n" + OPT_OUT.rstrip() + "\n$ codecorpus remove runs/demo --repos opt-out.txt\n"
+                            + removed.split("\n", 1)[1] + "\n\n$ codecorpus stats runs/demo-removed          (excerpt)\n"
+                            + "\n".join(line for line in stats if re.match(r"^(┃ stage|│ 0[78]_|│ 10_opt_out|│ 10_opt_out .*opted_out|shards:)", line)))
+    if "resume" in args.only:
+        resume_block(resumed, blocks)
+    if "documents" in args.only:
+        documents_block(work, blocks)
+    if "quality" in args.only:
+        rules = subprocess.run([sys.executable, "-m", "bench.quality_rules"], capture_output=True, text=True, check=True).stdout
+        blocks["quality"] = ("$ python -m bench.quality_rules          # sample paths per rule left out here\n"
+                             + "\n".join(line for line in rules.strip().splitlines() if not line.startswith("      ")))
 
-    build = shorten(codecorpus("build", CONFIG, "--out", str(demo)), demo, "runs/demo")
+    readme = Path(args.readme)
+    text = readme.read_text()
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- example:{name} -->\n```\n).*?(\n```\n<!-- /example -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"{readme}: no <!-- example:{name} --> block")
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    readme.write_text(text)
+    print(f"{readme}: {', '.join(blocks)} regenerated from runs under {work}")
+
+
+def demo_block(demo: Path, build: str, work: Path, blocks: dict) -> None:
     stats = shorten(codecorpus("stats", str(demo)), demo, "runs/demo")
     kept = [line for line in stats.splitlines() if any(p.search(line) for p in STATS_KEEP)]
     train_out = work / "train-tiny"
@@ -112,12 +148,16 @@ def main() -> None:
                        "$ codecorpus stats runs/demo          (excerpts)\n" + "\n".join(kept) + "\n\n"
                        "$ codecorpus train configs/model-tiny.toml --data runs/demo --steps 40\n" + "\n".join(shown))
 
+
+def resume_block(resumed: Path, blocks: dict) -> None:
     killed_during_the_per_file_pass(resumed)
     again = shorten(codecorpus("build", CONFIG, "--out", str(resumed)), resumed, "runs/demo").splitlines()[1:]
     third = shorten(codecorpus("build", CONFIG, "--out", str(resumed)), resumed, "runs/demo").splitlines()[1:]
     cmd = f"$ codecorpus build {CONFIG} --out runs/demo"
     blocks["resume"] = "\n".join([f"{cmd}       # kill -9 during the per-file pass", cmd, *again, cmd, *third])
 
+
+def documents_block(work: Path, blocks: dict) -> None:
     repo_config = work / "demo-repo.toml"
     repo_config.write_text(Path(CONFIG).read_text().replace("[packing]\n", '[packing]\ndocuments = "repo"\n') + "\n[fim]\nrate = 0.5\n")
     repo_run = work / "demo-repo"
@@ -129,20 +169,6 @@ def main() -> None:
     blocks["documents"] = ("$ codecorpus stats runs/demo-repo          (excerpt)\n" + "\n".join(summary) + "\n\n"
                            f'$ codecorpus query runs/demo-repo "{sql}"\n{table}\n\n'
                            "decoded from the shards (the first lines of each file):\n" + decoded_document(repo_run, "json"))
-
-    rules = subprocess.run([sys.executable, "-m", "bench.quality_rules"], capture_output=True, text=True, check=True).stdout
-    blocks["quality"] = ("$ python -m bench.quality_rules          # sample paths per rule left out here\n"
-                         + "\n".join(line for line in rules.strip().splitlines() if not line.startswith("      ")))
-
-    readme = Path(args.readme)
-    text = readme.read_text()
-    for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- example:{name} -->\n```\n).*?(\n```\n<!-- /example -->)", re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"{readme}: no <!-- example:{name} --> block")
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
-    readme.write_text(text)
-    print(f"{readme}: {', '.join(blocks)} regenerated from runs under {work}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -157,8 +156,7 @@ def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int,
     row_length = pcfg.seq_length + 1
     tok = load_tokenizer(run.tokenizer_path)
     vocab_size, eod_id = tok.get_vocab_size(), tok.token_to_id(EOD_TOKEN)
-    bytes_per_id = 2 if vocab_size <= 65_536 else 4
-    num_groups = max(1, math.ceil(total_tokens * bytes_per_id / target_bytes))
+    num_groups = packing.group_count(total_tokens, vocab_size, target_bytes)
     tmp = run.temp_for(run.shards)
     tmp.mkdir(parents=True)
     columns = ["id", "source", "language", "tokens", "num_tokens", "status"]

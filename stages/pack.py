@@ -30,6 +30,12 @@ def shard_schema(row_length: int, vocab_size: int) -> pa.Schema:
     return pa.schema([("input_ids", pa.list_(token_dtype(vocab_size), row_length))])
 
 
+def group_count(total_tokens: int, vocab_size: int, target_bytes: int) -> int:
+    """How many pack groups (shards, when none is empty) `total_tokens` make at `target_bytes` a shard."""
+    bytes_per_id = 2 if vocab_size <= 65_536 else 4
+    return max(1, -(-total_tokens * bytes_per_id // target_bytes))
+
+
 def seeded_hash(seed: int, key: str) -> int:
     return xxhash.xxh64_intdigest(key.encode(), seed=seed)
 
@@ -135,3 +141,13 @@ def pack_group(group: pa.Table, out_dir: str, row_length: int, vocab_size: int, 
 def read_shard(path: str | Path) -> pa.Table:
     with pa.memory_map(str(path)) as source:
         return pa.ipc.open_stream(source).read_all()
+
+
+def shard_documents(path: str | Path, eod_id: int) -> list[np.ndarray]:
+    """A packed shard's documents in order, without their EOD: its rows back to back, split at EOD
+    (the last row's padding makes no document). To check a shard's content against the records."""
+    column = read_shard(path).column("input_ids")
+    flat = pc.list_flatten(column).to_numpy() if column.num_chunks else np.empty(0, np.int32)
+    ends = np.flatnonzero(flat == eod_id)
+    starts = np.r_[0, ends[:-1] + 1]
+    return [flat[a:b] for a, b in zip(starts, ends) if b > a]

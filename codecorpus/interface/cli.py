@@ -1,4 +1,4 @@
-"""The `codecorpus` command line: build, stats, show, query, serve, train, export, tokenizer.
+"""The `codecorpus` command line: build, remove, stats, show, query, serve, train, export, tokenizer.
 
 User mistakes (a bad config or argument, a missing run, an unwritable folder, a missing extra) end
 with exit status 2 and one line saying what is wrong and what is allowed; no traceback. The parser
@@ -11,8 +11,8 @@ import sys
 
 from codecorpus.errors import CodecorpusError
 from codecorpus.interface.arguments import OneLineParser, UserError, nonempty, regex, whole  # noqa: F401 (UserError: re-exported)
-from codecorpus.interface.commands import (cmd_build, cmd_export, cmd_query, cmd_serve, cmd_show, cmd_stats, cmd_tokenizer,
-                                           cmd_train)
+from codecorpus.interface.commands import (cmd_build, cmd_export, cmd_query, cmd_remove, cmd_serve, cmd_show, cmd_stats,
+                                           cmd_tokenizer, cmd_train)
 
 SERVE_PORT = 8765
 SHOW_LIMIT = 20
@@ -43,6 +43,14 @@ def make_parser() -> argparse.ArgumentParser:
                         "unchanged are skipped, a half-written stage keeps its finished partitions)")
     p.add_argument("--verbose", action="store_true",
                    help="show Ray's own log lines on the terminal (default: they go to RUN/build.log)")
+
+    p = command("remove", cmd_remove, "a finished run without the files of repositories that opted out (a new run; "
+                "only the shards that held them are packed again)")
+    p.add_argument("run", type=nonempty, help="the finished run (never written)")
+    p.add_argument("--repos", required=True, type=nonempty,
+                   help="file of patterns, one a line: owner/repo, a glob on the repository or on repo/path, or a file id")
+    p.add_argument("--out", type=nonempty, help="the new run folder (default: RUN-removed); the same command again after "
+                   "a crash starts it over, after success says it is up to date")
 
     p = command("stats", cmd_stats, "show the books and statistics of a run")
     p.add_argument("run", type=nonempty, help="run folder")

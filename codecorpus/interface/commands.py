@@ -53,6 +53,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remove(args: argparse.Namespace) -> int:
+    from codecorpus.pipeline.remove import remove
+
+    out = Path(args.out) if args.out else Path(args.run).resolve().with_name(Path(args.run).resolve().name + "-removed")
+    print(f"codecorpus remove {args.run} --repos {args.repos} → {out.resolve()}")
+    manifest = remove(Path(args.run), Path(args.repos), out, print)
+    done = manifest["opt_out"]
+    rewritten, total = done["shards_rewritten"], len(manifest["shards"])
+    print(f"done: {done['files']:,} files ({done['tokens']:,} tokens) of {len(done['repositories']):,} repositories removed; "
+          f"{rewritten:,} of {total:,} shard(s) packed again" + (", the others linked unchanged" if rewritten < total else "")
+          + f"; {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens under {out.resolve() / 'shards'}")
+    return 0
+
+
 @contextlib.contextmanager
 def _stderr_to(path: Path | None):
     """Send this process's stderr (file descriptor 2, which Ray's C++ core, its Python loggers and the
@@ -142,8 +156,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _run_folder(path: str) -> str:
+    """A run whose files' records can be read (show, query, serve)."""
     if not Path(path).is_dir():
         raise UserError(f"{path}: " + ("a file, not a run folder" if Path(path).exists() else "no such run folder"))
+    manifest = Path(path) / "manifest.json"
+    cut = json.loads(manifest.read_text(encoding="utf-8")).get("opt_out") if manifest.is_file() else None
+    if cut:
+        raise UserError(f"{path}: made by `codecorpus remove` from {cut['origin']}, whose records it reuses: read that run "
+                        f"(the removed files are listed in {path}/stages/10_opt_out)")
     return path
 
 

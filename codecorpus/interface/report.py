@@ -201,7 +201,7 @@ def render(stats: dict, manifest: dict | None, console: Console) -> None:
         fim = manifest.get("fim", {})
         if fim:
             files = fim.get("psm_files", 0) + fim.get("spm_files", 0)
-            kept = stages.get("08_tokenize", {}).get("kept", 0)
+            kept = stages.get("10_opt_out", stages.get("08_tokenize", {})).get("kept", 0)   # in the shards
             console.print(f"[bold]fill-in-the-middle:[/bold] {files:,} of {kept:,} files ({100 * files / max(1, kept):.1f}%): "
                           f"PSM {fim.get('psm_files', 0):,} files / {fim.get('psm_tokens', 0):,} tokens, "
                           f"SPM {fim.get('spm_files', 0):,} files / {fim.get('spm_tokens', 0):,} tokens")
