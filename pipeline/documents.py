@@ -111,6 +111,11 @@ def _write_part(table: pa.Table, partition: int, out_dir: str) -> None:
         pq.write_table(table, str(Path(out_dir) / f"p-{partition:05d}.parquet"))
 
 
+def document_key(source: str, repo: str, document: int) -> str:
+    """The key that places a repository document in a shard (by a seeded hash) and orders it."""
+    return f"{source}\0{repo}\0{document}"
+
+
 def document_keys(tokens: pa.Table, documents_dir: str) -> pa.Table:
     """The token rows of one 08_tokenize file with their document (`doc_key`), `position`, whether
     they open it (`first`, carrying its header) and close it (`last`, followed by EOD). A file of a
@@ -124,8 +129,8 @@ def document_keys(tokens: pa.Table, documents_dir: str) -> pa.Table:
             docs = pq.read_table(path, columns=["id", "source", "repo", "document", "position", "last"])
             at = pc.index_in(tokens.column("id"), value_set=docs.column("id"))
             found = pc.is_valid(at)
-            keys = pa.array([f"{s}\0{r}\0{d}" for s, r, d in zip(*(docs.column(c).to_pylist() for c in ("source", "repo", "document")))],
-                            pa.string())
+            columns = (docs.column(c).to_pylist() for c in ("source", "repo", "document"))
+            keys = pa.array([document_key(s, r, d) for s, r, d in zip(*columns)], pa.string())
             doc_key = pc.if_else(found, pc.take(keys, at), doc_key)
             position = pc.fill_null(pc.take(docs.column("position"), at), 0)
             first = pc.and_(found, pc.equal(position, 0))

@@ -29,13 +29,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from codecorpus.pipeline.documents import document_key, document_keys
 from codecorpus.pipeline.errors import BuildError
-from codecorpus.pipeline.rundir import RunDir
+from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
 from codecorpus.stages import pack as packing
 from codecorpus.stages.records import KEPT
 from codecorpus.stages.summary import books_balance, merge, summarize
@@ -89,10 +91,7 @@ def check_base(base: RunDir) -> dict:
         raise BuildError(f"{base.root}: no such run folder")
     if not base.manifest_path.is_file():
         raise BuildError(f"{base.root}: not a finished run (no manifest.json): build it to the end first")
-    manifest = base.read_json(base.manifest_path)
-    if manifest["config"]["packing"]["documents"] != "file":
-        raise BuildError(f"{base.root}: built with packing.documents = \"repo\"; remove handles file documents only for now")
-    return manifest
+    return base.read_json(base.manifest_path)
 
 
 def remove(base_path: Path, patterns_path: Path, out_path: Path, echo: Callable[[str], None]) -> dict:
@@ -135,17 +134,21 @@ def remove(base_path: Path, patterns_path: Path, out_path: Path, echo: Callable[
     vocab_size, eod_id = base_manifest["tokenizer"]["vocab_size"], base_manifest["tokenizer"]["eod_id"]
     groups = packing.group_count(base_manifest["stages"]["08_tokenize"]["tokens"], vocab_size,
                               base_manifest["config"]["shards"]["target_bytes"])
-    touched = sorted({packing.seeded_hash(pcfg["seed"], i) % groups for i in new_ids})
+    documents_dir = str(origin.stage_dir(DOCUMENTS)) if pcfg["documents"] == "repo" else None
+    touched = sorted({packing.seeded_hash(pcfg["seed"], key) % groups for key in _pack_keys_of(new_ids, documents_dir)})
     tmp = out.root.with_name(out.root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "shards").mkdir(parents=True)
-    by_group = _gather(dataset, set(touched), removed_ids, pcfg["seed"], groups, tmp / "work")
+    by_group = _gather(sorted(records.glob("*.parquet")), set(touched), removed_ids, pcfg["seed"], groups, tmp / "work",
+                       documents_dir)
     repacked = {}
     for group in touched:
         rows = by_group.get(group)
         if rows is None:
             continue   # every file of the shard was removed: no shard
-        entry = packing.pack_group(pq.read_table(rows), str(tmp / "shards"), pcfg["seq_length"] + 1, vocab_size, eod_id,
+        table = pq.read_table(rows)
+        table = reopen_documents(table) if documents_dir else table
+        entry = packing.pack_group(table, str(tmp / "shards"), pcfg["seq_length"] + 1, vocab_size, eod_id,
                                    pack=pcfg["pack"], stride=pcfg["stride"]).to_pylist()[0]
         repacked[entry["shard"]] = entry
     shutil.rmtree(tmp / "work", ignore_errors=True)
@@ -198,23 +201,61 @@ def _cut(dataset: pads.Dataset, patterns: list[str], already: set[str]) -> tuple
     return merge(summaries), pa.concat_tables(removed), per_pattern
 
 
-def _gather(dataset: pads.Dataset, touched: set[int], leave_out: set[str], seed: int, groups: int, work: Path) -> dict[int, Path]:
-    """The remaining files of the touched groups, each group's in one Parquet file (one pass over the records)."""
+def _pack_keys_of(ids: set[str], documents_dir: str | None) -> set[str]:
+    """The keys that placed these files' documents in shards: a file's id, or its repository document's key."""
+    if documents_dir is None:
+        return set(ids)
+    docs = pads.dataset(documents_dir, format="parquet").to_table(
+        columns=["id", "source", "repo", "document"], filter=pc.field("id").isin(sorted(ids)))
+    columns = (docs.column(c).to_pylist() for c in ("id", "source", "repo", "document"))
+    in_documents = {i: document_key(s, r, d) for i, s, r, d in zip(*columns)}
+    return {in_documents.get(i, i) for i in ids}
+
+
+def _gather(files: list[Path], touched: set[int], leave_out: set[str], seed: int, groups: int, work: Path,
+            documents_dir: str | None) -> dict[int, Path]:
+    """The remaining files of the touched groups, each group's in one Parquet file (one pass over the
+    records). Repository documents (`documents_dir`): each file with its document and place in it, as
+    `build` packs them (its `part` being the index of its 08_tokenize file)."""
     work.mkdir()
     writers: dict[int, pq.ParquetWriter] = {}
     leave = pa.array(sorted(leave_out), pa.string())
-    for batch in dataset.to_batches(columns=TOKENS, filter=pc.field("status") == KEPT):
-        table = pa.Table.from_batches([batch]).drop_columns(["status"])
-        table = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=leave)))
-        table = packing.add_pack_keys(table, seed=seed, num_groups=groups)
-        for group in set(table.column("pack_group").to_pylist()) & touched:
-            part = table.filter(pc.equal(table.column("pack_group"), group))
-            if group not in writers:
-                writers[group] = pq.ParquetWriter(work / f"group-{group:05d}.parquet", part.schema)
-            writers[group].write_table(part)
+    columns = TOKENS + (["header"] if documents_dir else [])
+    for part, path in enumerate(files):
+        for batch in pq.ParquetFile(path).iter_batches(columns=columns):
+            table = pa.Table.from_batches([batch])
+            table = table.filter(pc.and_(pc.equal(table.column("status"), KEPT),
+                                         pc.invert(pc.is_in(table.column("id"), value_set=leave)))).drop_columns(["status"])
+            if documents_dir is None:
+                table = packing.add_pack_keys(table, seed=seed, num_groups=groups)
+            else:
+                table = table.append_column("part", pa.array(np.full(table.num_rows, part, np.int32)))
+                table = document_keys(table, documents_dir).drop_columns(["part"])
+                table = packing.add_pack_keys(table, seed=seed, num_groups=groups, key="doc_key")
+            for group in set(table.column("pack_group").to_pylist()) & touched:
+                rows = table.filter(pc.equal(table.column("pack_group"), group))
+                if group not in writers:
+                    writers[group] = pq.ParquetWriter(work / f"group-{group:05d}.parquet", rows.schema)
+                writers[group].write_table(rows)
     for writer in writers.values():
         writer.close()
     return {g: work / f"group-{g:05d}.parquet" for g in writers}
+
+
+def reopen_documents(group: pa.Table) -> pa.Table:
+    """A repository document that lost files is opened by its first remaining file (which then carries
+    the header) and closed by its last (then followed by EOD), as if the removed files had never been."""
+    keys, ids = group.column("doc_key").to_pylist(), group.column("id").to_pylist()
+    positions = group.column("position").to_pylist()
+    span: dict[str, tuple[int, int]] = {}
+    for key, file_id, pos in zip(keys, ids, positions):
+        if key != file_id:                    # a file of a repository document (a file document's key is its id)
+            lo, hi = span.get(key, (pos, pos))
+            span[key] = (min(lo, pos), max(hi, pos))
+    first = [key in span and pos == span[key][0] for key, pos in zip(keys, positions)]
+    last = [key in span and pos == span[key][1] for key, pos in zip(keys, positions)]
+    return (group.set_column(group.schema.get_field_index("first"), "first", pa.array(first, pa.bool_()))
+            .set_column(group.schema.get_field_index("last"), "last", pa.array(last, pa.bool_())))
 
 
 def _link(src: Path, dst: Path) -> None:

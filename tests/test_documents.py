@@ -20,7 +20,7 @@ import pytest
 from codecorpus.stages import fim
 from codecorpus.stages.encode import Layout, encode_batch
 from codecorpus.stages.imports import imports, provides
-from codecorpus.stages.pack import read_shard
+from codecorpus.stages.pack import read_shard, shard_documents
 from codecorpus.stages.records import record_id
 from codecorpus.stages.repo_order import cut, order_files
 from codecorpus.stages.tag import LANGUAGE_TAGS
@@ -352,3 +352,55 @@ def test_query_show_and_stats_say_where_a_file_went(repo_runs):
     assert "document" in shown and "position" in shown
     stats = codecorpus("stats", str(run)).stdout
     assert "fill-in-the-middle" in stats and "repository documents" in stats
+
+
+def _cut_out(doc: bytes, piece: bytes) -> tuple[bytes, bool]:
+    """`doc` (int32 ids as bytes) without the ids `piece`, where they occur on an id boundary."""
+    at = doc.find(piece)
+    while at >= 0 and at % 4:
+        at = doc.find(piece, at + 1)
+    return (doc[:at] + doc[at + len(piece):], True) if at >= 0 else (doc, False)
+
+
+@slow
+def test_remove_cuts_files_out_of_repository_documents(repo_runs, tmp_path):
+    """`codecorpus remove` on repository documents: the first file of a document, one inside another,
+    the last of a third and a whole repository are opted out; every document of the new shards is the base's with those files' ids cut out (the
+    header and the EOD stay; a document left without files is gone), and nothing else changes."""
+    run = repo_runs[1]
+    manifest = json.loads((run / "manifest.json").read_text())
+    ids = special_ids(load_tokenizer(run / "tokenizer" / "tokenizer.json"))
+    docs = pads.dataset(run / "stages" / "09_documents").to_table().to_pylist()
+    sizes = {}
+    for d in docs:
+        sizes[(d["source"], d["repo"], d["document"])] = sizes.get((d["source"], d["repo"], d["document"]), 0) + 1
+    doc_of = lambda d: (d["source"], d["repo"], d["document"])   # noqa: E731
+    chosen, used = [], {("scraped", "python__wsgiref")}
+    for at in (0, 1, -1):         # a document's first file, one inside, its last: each of another repository
+        d = next(d for d in sorted(docs, key=lambda d: d["id"]) if sizes[doc_of(d)] >= 3 and (d["source"], d["repo"]) not in used
+                 and d["position"] == (at if at >= 0 else sizes[doc_of(d)] - 1))
+        chosen.append(d)
+        used.add((d["source"], d["repo"]))
+    (tmp_path / "opt-out.txt").write_text("".join(f"{d['repo']}/{d['path']}\n" for d in chosen) + "python__wsgiref\n")
+    codecorpus("remove", str(run), "--repos", str(tmp_path / "opt-out.txt"), "--out", str(tmp_path / "cut"))
+    gone = {d["id"] for d in chosen} | {d["id"] for d in docs if d["repo"] == "python__wsgiref"}
+    tokens = pads.dataset(run / "stages" / "08_tokenize").to_table(columns=["id", "tokens"])
+    pieces = [np.asarray(t, np.int32).tobytes() for i, t in zip(tokens.column("id").to_pylist(), tokens.column("tokens").to_pylist())
+              if i in gone]
+    assert len(pieces) == len(gone) >= 5
+    expected, cuts = [], 0
+    for shard in manifest["shards"]:
+        for doc in shard_documents(run / "shards" / shard["shard"], ids["eod"]):
+            doc = doc.astype(np.int32).tobytes()
+            for piece in pieces:
+                doc, found = _cut_out(doc, piece)
+                cuts += found
+            left = np.frombuffer(doc, np.int32)
+            if left[0] == ids["repo_name"] and ids["file_sep"] not in left:
+                continue                                 # every file of the document removed
+            expected.append(doc)
+    assert cuts == len(gone)
+    cut = json.loads((tmp_path / "cut" / "manifest.json").read_text())
+    got = [d.astype(np.int32).tobytes() for s in cut["shards"] for d in shard_documents(tmp_path / "cut" / "shards" / s["shard"], ids["eod"])]
+    assert sorted(got) == sorted(expected)
+    assert cut["stages"]["10_opt_out"]["dropped"] == {"opted_out": len(gone)}

@@ -30,6 +30,32 @@ def test_13b_config_has_codegeex_size():
     assert 12.8e9 < parameter_count(cfg.model, 52_224) < 13.0e9
 
 
+def test_13b_config_trains_850b_tokens_with_codegeex_initialisation():
+    """CodeGeeX trained 850B tokens (3,072 × 2,048 a step) on a schedule that decays over 200,000 steps."""
+    from codecorpus.pipeline.config import parse_toml
+    cfg = TrainConfig.model_validate(parse_toml("configs/model-13b.toml"))
+    tokens = cfg.train.steps * cfg.train.batch_size * cfg.parallel.data_parallel * cfg.model.seq_length
+    assert 849e9 < tokens < 851e9 and cfg.train.decay_steps == 200_000
+    assert cfg.model.init == "codegeex"
+
+
+@pytest.mark.parametrize("init", ["scaled", "codegeex"])
+def test_initialisation_as_configured(init):
+    """"codegeex": every weight and embedding N(0, 0.01) and zero biases, as CodeGeeX's MindSpore code;
+    "scaled": N(0, 0.02) with a block's output layers at 0.02/√(2·layers), biases MindSpore's default."""
+    from codecorpus.trainer.model import CodeGeeX
+    cfg = ModelConfig(hidden_size=256, num_layers=8, num_heads=4, ffn_size=1024, seq_length=64, init=init)
+    params = {p.name: p.asnumpy() for p in CodeGeeX(cfg, vocab_size=4000).trainable_params()}
+    weights = {k: v for k, v in params.items() if (k.endswith(".weight") and v.ndim == 2) or "embedding" in k}
+    biases = {k: v for k, v in params.items() if k.endswith(".bias") and "layernorm" not in k}
+    assert len(weights) == 3 + 9 * 4 + 1 and len(biases) == 9 * 4 + 1
+    for name, w in weights.items():
+        output = name.endswith(("attention.dense.weight", "dense_out.weight"))
+        expected = 0.01 if init == "codegeex" else (0.02 / np.sqrt(16) if output else 0.02)
+        assert abs(w.std() / expected - 1) < 0.05 and abs(w.mean()) < 3 * expected / np.sqrt(w.size), name
+    assert all((b == 0).all() for b in biases.values()) == (init == "codegeex")
+
+
 def test_parameter_count_matches_the_real_model():
     from codecorpus.trainer.model import CodeGeeX
     cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, ffn_size=64, seq_length=16)

@@ -19,6 +19,10 @@ class ModelConfig(_Section):
     vocab_multiple: int = Field(default=1024, ge=1)   # embedding rows padded to a multiple of this
     dropout: float = Field(default=0.1, ge=0, lt=1)
     layernorm_eps: float = Field(default=1e-5, gt=0)
+    # "scaled": weights N(0, 0.02), the two output layers of a block N(0, 0.02/√(2·layers)) (GPT-2,
+    # Megatron), biases MindSpore's default; "codegeex": every weight and embedding N(0, 0.01), biases
+    # zero (CodeGeeX's MindSpore code: initializer("normal") and its transformer layers' defaults)
+    init: Literal["scaled", "codegeex"] = "scaled"
 
     @model_validator(mode="after")
     def _heads_divide(self) -> "ModelConfig":

@@ -25,6 +25,19 @@ def padded_vocab(vocab_size: int, multiple: int) -> int:
     return int(math.ceil(vocab_size / multiple) * multiple)
 
 
+def weight_init(cfg: ModelConfig, output: bool = False) -> Normal:
+    """A weight's initialiser (cfg.init): "codegeex" N(0, 0.01) everywhere; "scaled" N(0, 0.02),
+    a block's two output layers N(0, 0.02/√(2·layers))."""
+    if cfg.init == "codegeex":
+        return Normal(0.01)
+    return Normal(0.02 / math.sqrt(2 * cfg.num_layers) if output else 0.02)
+
+
+def dense(cfg: ModelConfig, n_in: int, n_out: int, output: bool = False) -> nn.Dense:
+    """A Dense layer initialised as cfg.init says (biases: zero for "codegeex", MindSpore's default otherwise)."""
+    return nn.Dense(n_in, n_out, weight_init=weight_init(cfg, output), bias_init="zeros" if cfg.init == "codegeex" else None)
+
+
 def fast_gelu(x):
     return x * ops.sigmoid(1.702 * x)
 
@@ -36,11 +49,11 @@ class Attention(nn.Cell):
         self.heads, self.head_dim = cfg.num_heads, h // cfg.num_heads
         self.separate_query = separate_query
         if separate_query:                     # the top query layer: q from the query embedding
-            self.query = nn.Dense(h, h, weight_init=Normal(0.02))
-            self.key_value = nn.Dense(h, 2 * h, weight_init=Normal(0.02))
+            self.query = dense(cfg, h, h)
+            self.key_value = dense(cfg, h, 2 * h)
         else:
-            self.qkv = nn.Dense(h, 3 * h, weight_init=Normal(0.02))
-        self.dense = nn.Dense(h, h, weight_init=Normal(0.02 / math.sqrt(2 * cfg.num_layers)))
+            self.qkv = dense(cfg, h, 3 * h)
+        self.dense = dense(cfg, h, h, output=True)
         self.dropout = nn.Dropout(p=cfg.dropout)
 
     def _split(self, x):  # (B, S, H) → (B, heads, S, head_dim)
@@ -64,8 +77,8 @@ class Attention(nn.Cell):
 class MLP(nn.Cell):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.dense_in = nn.Dense(cfg.hidden_size, cfg.ffn_size, weight_init=Normal(0.02))
-        self.dense_out = nn.Dense(cfg.ffn_size, cfg.hidden_size, weight_init=Normal(0.02 / math.sqrt(2 * cfg.num_layers)))
+        self.dense_in = dense(cfg, cfg.hidden_size, cfg.ffn_size)
+        self.dense_out = dense(cfg, cfg.ffn_size, cfg.hidden_size, output=True)
 
     def construct(self, x):
         return self.dense_out(fast_gelu(self.dense_in(x)))
@@ -90,9 +103,9 @@ class CodeGeeX(nn.Cell):
         super().__init__()
         self.vocab_rows = padded_vocab(vocab_size, cfg.vocab_multiple)
         h = cfg.hidden_size
-        self.word_embedding = Parameter(initializer(Normal(0.02), (self.vocab_rows, h)), name="word_embedding")
-        self.position_embedding = nn.Embedding(cfg.seq_length, h, embedding_table=Normal(0.02))
-        self.top_query_embedding = nn.Embedding(cfg.seq_length, h, embedding_table=Normal(0.02))
+        self.word_embedding = Parameter(initializer(weight_init(cfg), (self.vocab_rows, h)), name="word_embedding")
+        self.position_embedding = nn.Embedding(cfg.seq_length, h, embedding_table=weight_init(cfg))
+        self.top_query_embedding = nn.Embedding(cfg.seq_length, h, embedding_table=weight_init(cfg))
         self.embedding_dropout = nn.Dropout(p=cfg.dropout)
         self.blocks = nn.CellList([Block(cfg) for _ in range(cfg.num_layers)])
         self.final_layernorm = nn.LayerNorm((h,), epsilon=cfg.layernorm_eps)
