@@ -52,7 +52,7 @@ def test_initialisation_as_configured(init):
     for name, w in weights.items():
         output = name.endswith(("attention.dense.weight", "dense_out.weight"))
         expected = 0.01 if init == "codegeex" else (0.02 / np.sqrt(16) if output else 0.02)
-        assert abs(w.std() / expected - 1) < 0.05 and abs(w.mean()) < 3 * expected / np.sqrt(w.size), name
+        assert abs(w.std() / expected - 1) < 0.05 and abs(w.mean()) < 5 * expected / np.sqrt(w.size), name   # 5σ of the mean
     assert all((b == 0).all() for b in biases.values()) == (init == "codegeex")
 
 
