@@ -135,10 +135,10 @@ def windows(tok, count: int, max_tokens: int) -> list[dict]:
             len(tok.encode(w["middle"]).ids) <= max_tokens and len(tok.encode(tag + w["prefix"] + w["middle"] + w["suffix"]).ids) <= max_tokens]
 
 
-def losses(checkpoint: Path, model_config: Path, vocab: int, samples: list[tuple[list[int], int, int]]) -> float:
-    """Mean next-token loss over the scored positions of each sample (ids, first scored, end)."""
+def losses(checkpoint: Path, model_config: Path, vocab: int, sets: dict[str, list[tuple[list[int], int, int]]]) -> dict[str, float]:
+    """For each set, the mean next-token loss over the scored positions of its samples (ids, first
+    scored, end); the checkpoint is loaded and the forward compiled once for all sets."""
     import mindspore as ms
-    from mindspore import ops
     from codecorpus.trainer.config import TrainConfig
     from codecorpus.trainer.model import CodeGeeX
     import tomllib
@@ -151,7 +151,13 @@ def losses(checkpoint: Path, model_config: Path, vocab: int, samples: list[tuple
     not_loaded, _ = ms.load_param_into_net(model, state)
     assert not not_loaded, not_loaded
     model.set_train(False)
-    seq = cfg.model.seq_length
+    return {name: _mean_loss(model, cfg.model.seq_length, samples) for name, samples in sets.items()}
+
+
+def _mean_loss(model, seq: int, samples: list[tuple[list[int], int, int]]) -> float:
+    import mindspore as ms
+    from mindspore import ops
+
     total, count = 0.0, 0
     for start in range(0, len(samples), 16):                    # 16 samples a forward pass
         chunk = samples[start:start + 16]
@@ -227,7 +233,7 @@ def main() -> None:
             steps = checkpoint_steps(out / "rank_0")
             ckpt = steps[max(steps)]
             vocab = json.loads((runs[rate] / "manifest.json").read_text())["tokenizer"]["vocab_size"]
-            results[rate] = {k: losses(ckpt, model_config, vocab, v) for k, v in sets.items()} | {"s": seconds}
+            results[rate] = losses(ckpt, model_config, vocab, sets) | {"s": seconds}
         print(f"\n{'model':<16}{'(a) middle | PSM':>18}{'(a1) | prefix only':>20}{'(a2) | other suffix':>21}"
               f"{'(b) left to right':>19}{'train s':>9}")
         for rate, r in results.items():

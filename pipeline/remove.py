@@ -4,7 +4,8 @@ The Stack's opt-out process re-cuts each release without the repositories whose 
 removed. Here the cut is a *new run* next to the old one (the old run is never written: a trainer
 or a colleague may be reading it, and its manifest still describes its shards): the new run holds
 the base's tokenizer, a manifest and books of its own, and shards. Files go to shards by a seeded
-hash of their id, so a removed file touches one shard: only the shards that held removed files are
+hash of their id (of their document's key, for repository documents), so a removed file touches one
+shard: only the shards that held removed files are
 packed again (from the base's 08_tokenize records, as `build` packs them, minus the removed files),
 the others are hard links to the base's (copies across filesystems) and keep their bytes and sha256.
 
@@ -13,8 +14,8 @@ The new run's books add a stage, `10_opt_out` (in = the base's tokenized files, 
 when, and the base (path, manifest sha256). A removal of a removal reads the first run's records
 and leaves out every file removed along the chain.
 
-Runs on the driver without Ray: it reads the base's token records once, group by group, and writes
-only the shards it must. The work is done under `OUT.partial/` and renamed when complete, so a
+Runs on the driver without Ray: one pass over the base's records' metadata (the patterns, the
+books), one over their token ids keeping the touched shards' files; it writes only those shards. The work is done under `OUT.partial/` and renamed when complete, so a
 kill -9 leaves the new run absent (the same command starts it again) or complete.
 """
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -35,9 +35,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from codecorpus.pipeline.documents import document_key, document_keys
+from codecorpus.pipeline.documents import document_key
 from codecorpus.pipeline.errors import BuildError
 from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
+from codecorpus.pipeline.tokens import pack_keys
 from codecorpus.stages import pack as packing
 from codecorpus.stages.records import KEPT
 from codecorpus.stages.summary import books_balance, merge, summarize
@@ -61,23 +62,23 @@ def read_patterns(path: Path) -> list[str]:
     return patterns
 
 
-def matches(patterns: list[str], ids: list[str], repos: list[str | None], paths: list[str | None]) -> tuple[list[bool], list[set]]:
-    """For each file, whether a pattern matches it; for each pattern, the files it matched."""
+def matches(patterns: list[str], ids: list[str], repos: list[str | None], paths: list[str | None]) -> tuple[list[bool], list[int]]:
+    """For each file, whether a pattern matches it; for each pattern, how many files it matched."""
     hit = [False] * len(ids)
-    matched: list[set] = [set() for _ in patterns]
+    counts = [0] * len(patterns)
     for i, (file_id, repo, path) in enumerate(zip(ids, repos, paths)):
         whole = f"{repo}/{path}" if repo and path else None
         for k, p in enumerate(patterns):
             if p == file_id or (repo and fnmatch.fnmatchcase(repo, p)) or (whole and fnmatch.fnmatchcase(whole, p)):
                 hit[i] = True
-                matched[k].add(file_id)
-    return hit, matched
+                counts[k] += 1
+    return hit, counts
 
 
-def lineage(base: RunDir) -> tuple[RunDir, Path | None]:
+def lineage(base: RunDir, manifest: dict) -> tuple[RunDir, Path | None]:
     """The build whose records a run's shards come from, and the files removed from it so far (a
-    removal lists every file removed along its chain)."""
-    opt = base.read_json(base.manifest_path).get("opt_out")
+    removal lists every file removed along its chain); `manifest`: the run's."""
+    opt = manifest.get("opt_out")
     if opt is None:
         return base, None
     origin = RunDir(opt["origin"])
@@ -104,13 +105,14 @@ def remove(base_path: Path, patterns_path: Path, out_path: Path, echo: Callable[
     if out.root == base.root:
         raise BuildError(f"--out {out.root}: the base itself; the base is never written, name a new folder")
     if out.manifest_path.is_file():
-        done = out.read_json(out.manifest_path).get("opt_out", {})
+        made = out.read_json(out.manifest_path)
+        done = made.get("opt_out", {})
         if done.get("base_manifest_sha256") == base_sha and done.get("patterns") == patterns:
             echo(f"  {STAGE:<15} up to date ({out.root})")
-            return out.read_json(out.manifest_path)
+            return made
     if out.root.exists():
         raise BuildError(f"--out {out.root}: exists and is not this removal's result; name a new folder")
-    origin, removed_before = lineage(base)
+    origin, removed_before = lineage(base, base_manifest)
     records = origin.stage_dir("08_tokenize")
     already = set(pads.dataset(str(removed_before), format="parquet").to_table(columns=["id"]).column("id").to_pylist()
                   ) if removed_before else set()
@@ -190,8 +192,8 @@ def _cut(dataset: pads.Dataset, patterns: list[str], already: set[str]) -> tuple
     for batch in dataset.to_batches(columns=METADATA, filter=pc.field("status") == KEPT):
         table = pa.Table.from_batches([batch])
         ids = table.column("id").to_pylist()
-        hit, matched = matches(patterns, ids, table.column("repo").to_pylist(), table.column("path").to_pylist())
-        per_pattern = [n + len(m) for n, m in zip(per_pattern, matched)]
+        hit, counts = matches(patterns, ids, table.column("repo").to_pylist(), table.column("path").to_pylist())
+        per_pattern = [n + c for n, c in zip(per_pattern, counts)]
         mask = pa.array([h or i in already for h, i in zip(hit, ids)], pa.bool_())
         status = pc.if_else(mask, pa.scalar("dropped"), pa.scalar(KEPT))
         reason = pc.if_else(mask, pa.scalar(REASON), pa.scalar(None, pa.string()))
@@ -224,14 +226,10 @@ def _gather(files: list[Path], touched: set[int], leave_out: set[str], seed: int
     for part, path in enumerate(files):
         for batch in pq.ParquetFile(path).iter_batches(columns=columns):
             table = pa.Table.from_batches([batch])
-            table = table.filter(pc.and_(pc.equal(table.column("status"), KEPT),
-                                         pc.invert(pc.is_in(table.column("id"), value_set=leave)))).drop_columns(["status"])
-            if documents_dir is None:
-                table = packing.add_pack_keys(table, seed=seed, num_groups=groups)
-            else:
+            table = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=leave)))
+            if documents_dir:
                 table = table.append_column("part", pa.array(np.full(table.num_rows, part, np.int32)))
-                table = document_keys(table, documents_dir).drop_columns(["part"])
-                table = packing.add_pack_keys(table, seed=seed, num_groups=groups, key="doc_key")
+            table = pack_keys(table, seed, groups, documents_dir)
             for group in set(table.column("pack_group").to_pylist()) & touched:
                 rows = table.filter(pc.equal(table.column("pack_group"), group))
                 if group not in writers:

@@ -168,7 +168,7 @@ def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int,
                       run.work / "shuffle", _pack_group,
                       dict(out_dir=str(tmp), row_length=row_length, vocab_size=vocab_size, eod_id=eod_id, pack=pcfg.pack,
                            stride=pcfg.stride),
-                      columns={"tokens": columns}, transform={"tokens": (_pack_keys, keys)},
+                      columns={"tokens": columns}, transform={"tokens": (pack_keys, keys)},
                       index_column="part" if pcfg.documents == "repo" else None)
     run.publish(tmp, run.shards)
     shards = sorted(({**e, "tokens_by_language": json.loads(e["tokens_by_language"]),
@@ -178,7 +178,9 @@ def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int,
     return shards
 
 
-def _pack_keys(tokens: pa.Table, seed: int, num_groups: int, documents_dir: str | None = None) -> pa.Table:
+def pack_keys(tokens: pa.Table, seed: int, num_groups: int, documents_dir: str | None = None) -> pa.Table:
+    """The kept token rows of one 08_tokenize file with their pack group and order (stages.pack), by
+    file id, or (`documents_dir`, rows carrying their file's index as `part`) by repository document."""
     tokens = tokens.filter(pc.equal(tokens.column("status"), "kept")).drop_columns(["status"])
     if documents_dir is None:
         return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups)
