@@ -1,7 +1,8 @@
 """Regenerate the README's example outputs from real runs of the current code.
 
 Runs the demo build into a fresh folder, `codecorpus stats` on it, the demo's 40 training steps, then
-the removal of three repositories from it (`codecorpus remove`), the resume example: a second
+the removal of three repositories from it (`codecorpus remove`), an increment (bench.incremental's
+split of the demo's input: a base build, then the rest added with `--base`), the resume example: a second
 build killed (SIGKILL) once the per-file pass has written some partitions, the same command again,
 and once more (every step up to date); then the demo as repository documents with FIM (the
 documents of one repository, and the head of one decoded from the shards); then bench.quality_rules. Each block between `<!-- example:NAME -->` and
@@ -32,7 +33,7 @@ STATS_KEEP = [re.compile(p) for p in (      # the lines of `codecorpus stats` th
     r"^Natural language", r"^shards:")]
 TRAIN_KEEP = re.compile(r"^model:|^step +(5|10|40)/|^trained to")
 OPT_OUT = "# opt-out requests\nclick\njinja2\npip/_vendor/rich/*\n"
-BLOCKS = ("build", "remove", "resume", "documents", "quality")
+BLOCKS = ("build", "remove", "increment", "resume", "documents", "quality")
 
 
 def codecorpus(*args: str) -> str:
@@ -116,6 +117,8 @@ def main() -> None:
         blocks["remove"] = ("$ cat opt-out.txt\n" + OPT_OUT.rstrip() + "\n$ codecorpus remove runs/demo --repos opt-out.txt\n"
                             + removed.split("\n", 1)[1] + "\n\n$ codecorpus stats runs/demo-removed          (excerpt)\n"
                             + "\n".join(line for line in stats if re.match(r"^(┃ stage|│ 0[78]_|│ 10_opt_out|│ 10_opt_out .*opted_out|shards:)", line)))
+    if "increment" in args.only:
+        increment_block(work, blocks)
     if "resume" in args.only:
         resume_block(resumed, blocks)
     if "documents" in args.only:
@@ -147,6 +150,27 @@ def demo_block(demo: Path, build: str, work: Path, blocks: dict) -> None:
     blocks["build"] = (f"$ codecorpus build {CONFIG} --out runs/demo\n{build.split(chr(10), 1)[1]}\n\n"
                        "$ codecorpus stats runs/demo          (excerpts)\n" + "\n".join(kept) + "\n\n"
                        "$ codecorpus train configs/model-tiny.toml --data runs/demo --steps 40\n" + "\n".join(shown))
+
+
+def increment_block(work: Path, blocks: dict) -> None:
+    """bench.incremental's split of the demo's input: a base of ~90% of the repositories, then the
+    others added with --base."""
+    from bench.incremental import config, split_input
+
+    roots = split_input(work / "inc-input", 0.1)
+    (work / "base.toml").write_text(config(roots, ("base",)))
+    (work / "increment.toml").write_text(config(roots, ("new",)))
+    base, inc = work / "base", work / "increment"
+    codecorpus("build", str(work / "base.toml"), "--out", str(base))
+    built = codecorpus("build", str(work / "increment.toml"), "--out", str(inc), "--base", str(base))
+    sql = ("SELECT reason, count(*) AS files, round(min(similarity), 2) AS least_similar FROM clusters "
+           "GROUP BY reason ORDER BY files DESC")
+    query = codecorpus("query", str(inc), sql)
+    trained = codecorpus("train", "configs/model-tiny.toml", "--data", str(inc), "--dry-run").splitlines()
+    text = (f"$ codecorpus build increment.toml --base runs/base --out runs/increment\n{built.split(chr(10), 1)[1].rstrip()}\n\n"
+            f'$ codecorpus query runs/increment "{sql}"\n{query.rstrip()}\n\n'
+            "$ codecorpus train configs/model-tiny.toml --data runs/increment --dry-run\n" + trained[-1])
+    blocks["increment"] = shorten(shorten(shorten(text, inc, "runs/increment"), base, "runs/base"), work, "runs")
 
 
 def resume_block(resumed: Path, blocks: dict) -> None:

@@ -363,7 +363,8 @@ def code_version() -> str:
     digest = hashlib.sha256()
     here = Path(__file__).parent
     roots = [Path(codecorpus.stages.__file__).parent, Path(codecorpus.tokenizer.__file__).parent]
-    ours = [here / n for n in ("build.py", "execute.py", "partitions.py", "plan.py", "dedup.py", "tokens.py", "shuffle.py")]
+    ours = [here / n for n in ("build.py", "execute.py", "partitions.py", "plan.py", "dedup.py", "tokens.py", "shuffle.py",
+                                 "increment.py", "chain.py")]
     for path in sorted(p for root in roots for p in root.glob("*.py")) + ours:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]

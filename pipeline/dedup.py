@@ -56,21 +56,27 @@ def near_dedup(runner: StageRunner, near: NearDedupConfig, exact_enabled: bool, 
                        tmp, run.work, runner.partitions, near.threshold, near.exact_jaccard, exact_enabled)
         run.publish(tmp, edges_dir)
         run.mark_checkpoint(edges_dir, fingerprint)
-    distributed = near.components == "distributed" or (
-        near.components == "auto" and _parquet_rows(edges_dir) > near.local_max_edges)
     if not run.checkpoint_is(removed_dir, fingerprint):
         tmp = run.temp_for(removed_dir)
-        if distributed:
-            rounds = distributed_keep_in_order(edges_dir, tmp, run.work, runner.partitions)
-            runner.echo(f"  {'components':<15} distributed large-star/small-star converged after {rounds} round(s)")
-        else:
-            ray.get(_local_keep_in_order.remote(str(edges_dir), str(tmp)))
+        removed_files(runner, near, edges_dir, tmp)
         run.publish(tmp, removed_dir)
         run.mark_checkpoint(removed_dir, fingerprint)
-    clusters = cluster_report(removed_dir, run.stage_dir("05_exact_dedup"))
+    clusters = cluster_report(removed_dir, [run.stage_dir("05_exact_dedup")])
     books = runner.shuffle_stage("06_near_dedup", {**kept_05, "removed": parquet_files(removed_dir)}, "id", _mark_removed,
                                  columns={"removed": ["id"]}, schemas={"removed": pa.schema([("id", pa.string())])})
     return books, clusters
+
+
+def removed_files(runner: StageRunner, near: NearDedupConfig, edges_dir: Path, out_dir: Path) -> None:
+    """The files near dedup removes, each with the kept file it duplicates, from the verified edges in
+    `edges_dir`, written to `out_dir`: in one task, or by shuffles where the graph is large."""
+    distributed = near.components == "distributed" or (
+        near.components == "auto" and _parquet_rows(edges_dir) > near.local_max_edges)
+    if distributed:
+        rounds = distributed_keep_in_order(edges_dir, out_dir, runner.run.work, runner.partitions)
+        runner.echo(f"  {'components':<15} distributed large-star/small-star converged after {rounds} round(s)")
+    else:
+        ray.get(_local_keep_in_order.remote(str(edges_dir), str(out_dir)))
 
 
 def verified_edges(band_files: list[Path], signature_files: list[Path], out_dir: Path, work: Path, partitions: int,
@@ -112,13 +118,13 @@ def _mark_removed(keys: pa.Table, removed: pa.Table) -> pa.Table:
     return mark(keys, pc.if_else(hit, pa.scalar("near_duplicate"), pa.scalar(None, pa.string())))
 
 
-def cluster_report(removed_dir: Path, records_dir: Path) -> dict:
+def cluster_report(removed_dir: Path, records_dirs: list[Path]) -> dict:
     """Sizes and the largest clusters, summarised file by file; only those clusters are named (their
-    repository and path looked up in `records_dir`)."""
+    repository and path looked up in the stage folders `records_dirs`)."""
     parts = ray.get([_cluster_summary.remote(str(f)) for f in parquet_files(removed_dir)])
     report = lsh.merge_cluster_summaries(parts)
     ids = sorted({i for c in report["largest"] for i in [c["survivor"], *c["members"]]})
-    return lsh.name_clusters(report, ray.get(_names.remote(str(records_dir), ids)))
+    return lsh.name_clusters(report, ray.get(_names.remote([str(f) for d in records_dirs for f in parquet_files(d)], ids)))
 
 
 def distributed_keep_in_order(edges_dir: Path, out_dir: Path, work: Path, partitions: int) -> int:
@@ -246,8 +252,8 @@ def _cluster_summary(path: str) -> dict:
 
 
 @ray.remote
-def _names(records_dir: str, ids: list[str]) -> pa.Table:
+def _names(record_files: list[str], ids: list[str]) -> pa.Table:
     import pyarrow.dataset as pads
 
-    return pads.dataset(records_dir, format="parquet").to_table(
+    return pads.dataset(record_files, format="parquet").to_table(
         columns=["id", "repo", "path"], filter=pc.field("id").isin(pa.array(ids, pa.string())))

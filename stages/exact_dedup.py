@@ -40,3 +40,13 @@ def keep_first_of_group(records: pa.Table) -> pa.Table:
     records, starts, _ = sorted_runs(records, "content_hash", ["rank_key", "id"])
     reasons = pa.array(np.where(starts, None, "exact_duplicate"), pa.string())
     return mark(records, reasons).drop_columns(["content_hash"])
+
+
+def keep_first_against_base(keys: pa.Table, base: pa.Table) -> pa.Table:
+    """`keep_first_of_group` for an increment (pipeline.increment): records whose content hash a
+    base file has (`base`: the base's hashes of this partition) are marked `duplicate_of_base` — the
+    base's copy is in its shards already — and the others keep the first of each group."""
+    in_base = pc.is_in(keys.column("content_hash"), value_set=base.column("content_hash").combine_chunks())
+    copies = keys.filter(in_base)
+    copies = mark(copies, pa.array(["duplicate_of_base"] * copies.num_rows, pa.string())).drop_columns(["content_hash"])
+    return pa.concat_tables([keep_first_of_group(keys.filter(pc.invert(in_base))), copies])

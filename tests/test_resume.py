@@ -40,11 +40,11 @@ def parquet_parts(folder: Path) -> int:
     return len(list(folder.glob("*.parquet"))) if folder.is_dir() else 0
 
 
-def build_and_kill(cfg: Path, out: Path, point, log: Path) -> str:
-    """Start a build, SIGKILL the driver when `point()` holds, and return what it printed. The local
+def build_and_kill(cfg: Path, out: Path, point, log: Path, *extra: str) -> str:
+    """Start a build (`extra`: more arguments), SIGKILL the driver when `point()` holds, and return what it printed. The local
     Ray it started is killed too (as a machine's crash would), so that nothing leaks into later tests."""
     with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out), *extra],
                                 stdout=fh, stderr=subprocess.STDOUT)
         wait_for(point, proc)
         family = psutil.Process(proc.pid).children(recursive=True)

@@ -40,11 +40,29 @@ def _map_shard(path: Path, row_length: int) -> np.ndarray:
     return column.values.to_numpy(zero_copy_only=True).reshape(-1, row_length)
 
 
-def check_shards(run: str | Path, manifest: dict) -> None:
-    """Every shard the manifest lists is there, whole and the same bytes (its sha256): what
-    `codecorpus train --dry-run` checks before a job is started."""
-    for entry in manifest["shards"]:
-        path = Path(run) / "shards" / entry["shard"]
+def shard_list(run: str | Path, manifest: dict) -> list[tuple[Path, dict]]:
+    """The shards a run trains on, each (path, its manifest entry): for an increment (`codecorpus
+    build --base`), those of every run of its chain, oldest first, then its own — each earlier run
+    checked to be the one the increment was built on (its manifest's sha256)."""
+    shards = []
+    for earlier in manifest.get("base", {}).get("chain", []):
+        root = Path(earlier["path"])
+        path = root / "manifest.json"
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != earlier["manifest_sha256"]:
+            raise TrainerError(f"{run}: an increment of {root}, which is gone or changed since; its shards are part of "
+                               f"this corpus")
+        theirs = json.loads(path.read_text(encoding="utf-8"))
+        if theirs["row_length"] != manifest["row_length"]:
+            raise TrainerError(f"{root}: rows of {theirs['row_length']} ids, {run} has {manifest['row_length']}")
+        shards += [(root / "shards" / e["shard"], e) for e in theirs["shards"]]
+    return shards + [(Path(run) / "shards" / e["shard"], e) for e in manifest["shards"]]
+
+
+def check_shards(run: str | Path, manifest: dict) -> list[tuple[Path, dict]]:
+    """Every shard the run trains on is there, whole and the same bytes (its sha256): what
+    `codecorpus train --dry-run` checks before a job is started. Returns them (shard_list)."""
+    shards = shard_list(run, manifest)
+    for path, entry in shards:
         if not path.is_file():
             raise TrainerError(f"{path}: listed in the manifest but missing")
         rows = len(_map_shard(path, manifest["row_length"]))
@@ -56,10 +74,11 @@ def check_shards(run: str | Path, manifest: dict) -> None:
                 digest.update(chunk)
         if entry.get("sha256") and digest.hexdigest() != entry["sha256"]:
             raise TrainerError(f"{path}: not the shard the manifest lists (sha256 differs): a file of another run?")
+    return shards
 
 
 class ShardSamples:
-    """Random access to windows of model_seq + 1 ids over all shards of a run."""
+    """Random access to windows of model_seq + 1 ids over all shards of a run (of its chain too: shard_list)."""
 
     def __init__(self, run: str | Path, model_seq: int, eod_id: int, manifest: dict | None = None):
         manifest = manifest or read_manifest(run)
@@ -70,8 +89,7 @@ class ShardSamples:
         self.windows_per_row = (self.row_length - 1) // model_seq
         self.eod_id = eod_id
         self.arrays = []
-        for entry in manifest["shards"]:
-            path = Path(run) / "shards" / entry["shard"]
+        for path, entry in shard_list(run, manifest):
             if not path.is_file():
                 raise TrainerError(f"{path}: listed in the manifest but missing")
             array = _map_shard(path, self.row_length)

@@ -102,8 +102,10 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
          f"hidden {cfg.model.hidden_size}, embedding rows {padded_vocab(vocab, cfg.model.vocab_multiple):,}")
     parallel.check_device(tc.device)
     if dry_run:
-        check_shards(run, manifest)
-        echo(f"shards: {len(manifest['shards'])} checked ({sum(s['rows'] for s in manifest['shards']):,} rows, sha256 as the manifest lists)")
+        shards = check_shards(run, manifest)
+        chain = len(manifest.get("base", {}).get("chain", []))
+        echo(f"shards: {len(shards)} checked ({sum(e['rows'] for _, e in shards):,} rows, sha256 as the manifests list)"
+             + (f", of {chain + 1} runs (an increment and its chain)" if chain else ""))
         return []
 
     import mindspore as ms

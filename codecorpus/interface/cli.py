@@ -43,6 +43,8 @@ def make_parser() -> argparse.ArgumentParser:
                         "unchanged are skipped, a half-written stage keeps its finished partitions)")
     p.add_argument("--verbose", action="store_true",
                    help="show Ray's own log lines on the terminal (default: they go to RUN/build.log)")
+    p.add_argument("--base", type=nonempty, help="an increment: a finished run (build or increment, never written) whose "
+                   "files this build's are deduplicated against; its tokenizer is reused and its shards are not repeated")
 
     p = command("remove", cmd_remove, "a finished run without the files of repositories that opted out (a new run; "
                 "only the shards that held them are packed again)")

@@ -31,13 +31,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     from codecorpus.pipeline.ray_runtime import check_address, init_ray, warm_workers
     from codecorpus.pipeline.rundir import RunDir
 
+    chain = None
+    if args.base:
+        from codecorpus.pipeline.chain import open_chain
+        chain = open_chain(Path(args.base), cfg, out)   # refused before Ray starts
     address = args.address or os.environ.get("RAY_ADDRESS")
     if address:
         check_address(address)
     run = RunDir(out)
     run.prepare()
     view = BuildView()
-    view.echo(f"codecorpus build {args.config} → {run.root}")
+    view.echo(f"codecorpus build {args.config} → {run.root}" + (f" (an increment of {chain.base.root})" if chain else ""))
     with _stderr_to(None if args.verbose else run.root / BUILD_LOG), ThreadPoolExecutor(1) as planner:
         # the input is listed (and the build's modules imported) while Ray starts, and the workers
         # import and load what the tasks need while the driver goes on
@@ -46,8 +50,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         init_ray(cfg, args.address, log_level=logging.INFO, log_to_driver=args.verbose)
         build = building.result()
         warm_workers(build.warm_up)
-        manifest = build.Build(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
-                         planned=planned).run_all()
+        kind, extra = (build.Build, {}) if chain is None else (importlib.import_module("codecorpus.pipeline.increment").IncrementBuild,
+                                                               {"chain": chain})
+        manifest = kind(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
+                        planned=planned, **extra).run_all()
     view.echo(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
               f"under {run.shards}")
     return 0
