@@ -17,7 +17,10 @@ files (exact: a base file has the content hash; near: the clusters table names a
 share the increment removes; of the new files the full build keeps, the share the increment keeps.
 The base's shards are hashed before and after.
 
-    .venv/bin/python -m bench.incremental [--share 0.1] [--keep DIR]
+`--more` adds this interpreter's base installation's site-packages and /usr/include (C headers) as
+two more sources, split the same way: a larger input, to see how the ratio moves with size.
+
+    .venv/bin/python -m bench.incremental [--share 0.1] [--more] [--cluster] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -42,15 +45,18 @@ import xxhash
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"stdlib": (sysconfig.get_paths()["stdlib"], {"site-packages", "dist-packages", "test", "__pycache__"}),
            "site-packages": (sysconfig.get_paths()["purelib"], {"__pycache__"})}
+MORE = {"base-interpreter": (str(Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"),
+                             {"__pycache__"}),
+        "c-headers": ("/usr/include", set())}   # --more: the base interpreter's own packages and the C headers too
 SETTINGS = (ROOT / "configs" / "demo.toml").read_text().split("[filters]", 1)[1]   # the demo's filters, dedup, tokenizer…
 
 
-def split_input(tmp: Path, share: float) -> dict[str, dict[str, Path]]:
+def split_input(tmp: Path, share: float, sources: dict = SOURCES) -> dict[str, dict[str, Path]]:
     """Each source's repositories hard-linked (a copy across filesystems) into tmp/base-NAME or
     tmp/new-NAME: in the order of a seeded hash of their names, repositories go to the increment
     while it holds at most `share` of the source's text (text_bytes); loose files stay with the base."""
     roots = {}
-    for name, (src, skip) in SOURCES.items():
+    for name, (src, skip) in sources.items():
         base, new = tmp / f"base-{name}", tmp / f"new-{name}"
         base.mkdir(parents=True)
         new.mkdir(parents=True)
@@ -93,13 +99,13 @@ def _link(src: str, dst: str) -> None:
 
 
 def config(roots: dict[str, dict[str, Path]], parts: tuple[str, ...]) -> str:
-    """Sources: the base's then the increment's (priorities 0, 1 then 2, 3), the demo's settings."""
+    """Sources: the base's then the increment's (priorities 0, 1… then on), the demo's settings."""
     text = ""
     for k, part in enumerate(("base", "new")):
-        for j, name in enumerate(SOURCES):
+        for j, name in enumerate(roots):
             if part in parts:
                 text += (f'[[sources]]\nname = "{part}-{name}"\nkind = "scraped"\npaths = ["{roots[name][part]}"]\n'
-                         f'exclude = ["*/test/*", "*/tests/*"]\npriority = {2 * k + j}\n\n')
+                         f'exclude = ["*/test/*", "*/tests/*"]\npriority = {k * len(roots) + j}\n\n')
     return text + "[filters]" + SETTINGS
 
 
@@ -172,6 +178,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--share", type=float, default=0.1, help="share of the repositories added as the increment")
     ap.add_argument("--keep", type=Path, help="keep the three runs (and the input) in this folder")
+    ap.add_argument("--more", action="store_true", help="a larger input: also this interpreter's base installation's "
+                    "site-packages and /usr/include (C headers), where they exist")
     ap.add_argument("--cluster", action="store_true", help="the three builds join one Ray cluster started here (as on a "
                     "cluster, where Ray is up before a build), instead of each starting and stopping a local Ray")
     args = ap.parse_args()
@@ -182,7 +190,8 @@ def main() -> None:
 def measure(args: argparse.Namespace, address: str | None) -> None:
     with tempfile.TemporaryDirectory(dir=ROOT / "runs" if (ROOT / "runs").is_dir() else None) as scratch:
         tmp = (args.keep or Path(scratch)).resolve()
-        roots = split_input(tmp / "input", args.share)
+        more = {k: v for k, v in MORE.items() if args.more and Path(v[0]).is_dir() and v[0] != SOURCES["site-packages"][0]}
+        roots = split_input(tmp / "input", args.share, {**SOURCES, **more})
         for name, parts in (("base", ("base",)), ("increment", ("new",)), ("full", ("base", "new"))):
             (tmp / f"{name}.toml").write_text(config(roots, parts))
         print("== base")

@@ -57,9 +57,10 @@ class IncrementBuild(Build):
     def exact_dedup(self) -> None:
         if not self.cfg.dedup.exact.enabled:
             return super().exact_dedup()
-        base = [f for run in self.chain.dirs() for f in parquet_files(run.files("kept"))]
+        ours, base = parquet_files(self.run.files("kept")), self.run.work / "base_hashes.parquet"
+        ray.get(_base_hashes.remote([str(f) for f in ours], [str(r.root) for r in self.chain.dirs()], str(base)))
         books = self.runner().shuffle_stage(
-            "05_exact_dedup", {"keys": parquet_files(self.run.files("kept")), "base": base}, "content_hash",
+            "05_exact_dedup", {"keys": ours, "base": [base]}, "content_hash",
             exact.keep_first_against_base, columns={"keys": dedup.KEY_COLUMNS, "base": ["content_hash"]},
             schemas={"base": pa.schema([("content_hash", pa.string())])})
         self.keep_books("05_exact_dedup", books)
@@ -121,6 +122,27 @@ def _ids_where(folder: Path, ids: pa.Array, status: str = KEPT) -> pa.Array:
     return table.column("id").combine_chunks()
 
 
+def _rows_where(folder: Path, column: str, values: pa.Array, schema: pa.Schema | None = None,
+                columns: list[str] | None = None) -> pa.Table:
+    """The rows (`columns` of them) of the Parquet files in `folder` whose `column` is one of `values`:
+    one scan of all the files on the reading threads."""
+    files = [str(f) for f in parquet_files(folder)]
+    if not files:
+        return schema.empty_table()
+    return pads.dataset(files, schema=schema, format="parquet").to_table(columns=columns, filter=pc.field(column).isin(values))
+
+
+@ray.remote
+def _base_hashes(new_kept: list[str], chain: list[str], out: str) -> None:
+    """The content hashes of the chain's files that a new file has too (all exact dedup needs of the
+    chain), written to `out`: a scan of their stored hashes, no shuffle of them."""
+    ours = pads.dataset(new_kept, format="parquet").to_table(columns=["content_hash"]).column("content_hash").unique()
+    found = [_rows_where(RunDir(root).files("kept"), "content_hash", ours, pa.schema([("content_hash", pa.string())]),
+                         ["content_hash"]) for root in chain]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.concat_tables(found), out)
+
+
 @ray.remote
 def _candidates(new_bands: list[str], exact_dir: str, chain: list[str], out: str) -> None:
     """The band rows near dedup compares: the new files kept by exact dedup, and the chain's files
@@ -139,18 +161,15 @@ def _candidates(new_bands: list[str], exact_dir: str, chain: list[str], out: str
     all_ids = []
     for place, root in enumerate(chain):
         run = RunDir(root)
-        found = [t.filter(pc.is_in(t.column("band_key"), value_set=keys))
-                 for t in (pq.read_table(f, schema=bands.schema) for f in parquet_files(run.files("bands")))]
-        found = pa.concat_tables(found) if found else bands.schema.empty_table()
+        found = _rows_where(run.files("bands"), "band_key", keys, bands.schema)
         kept = _ids_where(run.stage_dir("06_near_dedup"), found.column("id").unique())
         found = found.filter(pc.is_in(found.column("id"), value_set=kept))
         prefix = f"{BASE_RANK}{place:04d}\0"
         found = found.set_column(found.schema.get_field_index("rank_key"), "rank_key",
                                  pc.binary_join_element_wise(pa.scalar(prefix), found.column("rank_key"), ""))
         pq.write_table(found, out_dir / "bands" / f"base-{place:04d}.parquet")
-        signatures = [t.filter(pc.is_in(t.column("id"), value_set=kept)) for t in map(pq.read_table, parquet_files(run.files("signatures")))]
-        if signatures:
-            pq.write_table(pa.concat_tables(signatures), out_dir / "signatures" / f"base-{place:04d}.parquet")
+        if parquet_files(run.files("signatures")):
+            pq.write_table(_rows_where(run.files("signatures"), "id", kept), out_dir / "signatures" / f"base-{place:04d}.parquet")
         all_ids.append(kept)
     pq.write_table(pa.table({"id": pa.concat_arrays(all_ids)}), out_dir / "ids.parquet")
 

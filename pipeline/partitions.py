@@ -134,13 +134,14 @@ def file_partitions(folder: Path, target_bytes: int = PARTITION_BYTES) -> list[d
     parts, current, current_bytes = [], [], 0
     for name, piece, size in pieces:
         if current and current_bytes + size > target_bytes:
-            parts.append(current)
+            parts.append((current, current_bytes))
             current, current_bytes = [], 0
         current.append((name, piece))
         current_bytes += size
     if current:
-        parts.append(current)
-    return [{"part": chunk[0][0], "payload": json.dumps({"pieces": [piece for _, piece in chunk]})} for chunk in parts]
+        parts.append((current, current_bytes))
+    return [{"part": chunk[0][0], "payload": json.dumps({"pieces": [piece for _, piece in chunk]}), "bytes": nbytes}
+            for chunk, nbytes in parts]
 
 
 def map_file(payload: dict, fn: Callable[..., pa.Table], fn_kwargs: dict) -> Iterator[pa.Table]:
@@ -204,7 +205,8 @@ class PartitionedStage:
         processes of its own); `advance(files, bytes)` is called as each one is written."""
         advance = advance or (lambda files, nbytes: None)
         done = set(self.done())
-        todo = [p for p in payloads if p["part"] not in done]
+        # the largest first (by their `bytes`, where given): the last tasks are short, so no CPU waits long at the end
+        todo = sorted((p for p in payloads if p["part"] not in done), key=lambda p: -p.get("bytes", 0))
         task = ray.remote(_write_one)
         shared = [ray.put(produce), ray.put(kwargs)]     # sent once, not once per task
         submitters = [lambda item=item: task.remote(item["part"], item["payload"], str(self.partial), *shared, self.outputs)

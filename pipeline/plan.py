@@ -8,13 +8,15 @@ so a changed input re-runs the build. Listing is plain `os.scandir` work: second
 from __future__ import annotations
 
 import json
+import os
 
 import xxhash
 
 from codecorpus.stages import read_scraped, sources
 
 def plan_inputs(cfg) -> tuple[list[dict], str]:
-    """([{part, payload}], input fingerprint) for a BuildConfig."""
+    """([{part, payload, bytes}], input fingerprint) for a BuildConfig; `bytes`: about what the part
+    reads (the per-file pass runs the largest parts first)."""
     fingerprint = 0
     parts: list[dict] = []
     for source in cfg.sources:
@@ -26,9 +28,16 @@ def plan_inputs(cfg) -> tuple[list[dict], str]:
             chunk = files[k:k + size]
             fingerprint += sum(f["fingerprint"] for f in chunk)
             name = xxhash.xxh64_hexdigest(f"{source.name}\0{chunk[0]['repo']}\0{chunk[0]['abs_path']}\0{len(chunk)}".encode())
-            parts.append({"part": f"f-{name}", "payload": json.dumps({"files": chunk})})
+            parts.append({"part": f"f-{name}", "payload": json.dumps({"files": chunk}), "bytes": sum(f["bytes"] for f in chunk)})
         for unit in units:
             fingerprint += sources.unit_fingerprint(unit)
             name = xxhash.xxh64_hexdigest(f"{unit['source']}\0{unit['path']}\0{unit['row_group']}".encode())
-            parts.append({"part": f"u-{name}", "payload": json.dumps({"unit": unit})})
+            parts.append({"part": f"u-{name}", "payload": json.dumps({"unit": unit}), "bytes": _size(unit["path"])})
     return parts, f"{fingerprint % (1 << 64):016x}"
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

@@ -80,14 +80,16 @@ def _walk(repo_root: str, top_level_only: bool):
 
 
 def list_files(repo: dict) -> list[dict]:
-    """Every file of one repository: paths, no contents. The fingerprint hashes path, size and mtime."""
+    """Every file of one repository: paths, no contents. The fingerprint hashes path, size and mtime;
+    `bytes` is the size (up to the cap) of a file that will be read."""
     rows = []
     for abs_path in _walk(repo["repo_root"], repo["top_level_only"]):
         try:
             st = os.lstat(abs_path)
             fp = xxhash.xxh64_intdigest(os.fsencode(abs_path) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()) - (1 << 63)
+            size = min(st.st_size, repo["max_file_bytes"])
         except OSError:
-            fp = 0
+            fp, size = 0, 0
         try:
             abs_path.encode("utf-8")
         except UnicodeEncodeError:  # a file name that is not UTF-8: kept visible, quarantined at read
@@ -98,6 +100,7 @@ def list_files(repo: dict) -> list[dict]:
             max_file_bytes=repo["max_file_bytes"], fingerprint=fp, license=repo.get("license"), origin=repo.get("origin", ""),
             excluded=_excluded(repo["repo"], os.path.relpath(abs_path, repo["repo_root"]), repo["exclude"]),
         ))
+        rows[-1]["bytes"] = 0 if rows[-1]["excluded"] else size   # about what reading it costs (plan orders partitions by it)
     return rows
 
 
