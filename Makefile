@@ -11,8 +11,7 @@ TEST_MARK ?= not slow
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# --no-compile: Python compiles (and caches) what it imports; compiling every file of Ray and MindSpore at install takes a minute
-	$(BIN)/pip install --quiet --no-compile -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
