@@ -4,6 +4,7 @@ that decide duplicates and ids as this config's, every run of its chain unchange
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def open_chain(base_path: Path, cfg: BuildConfig, out: Path) -> Chain:
         raise BuildError(f"--base {shown}: no such run folder")
     if not base.manifest_path.is_file() or not base.stats_path.is_file() or base.read_json(base.stats_path).get("status") != "complete":
         raise BuildError(f"--base {shown}: not a finished build (no manifest.json): build it to the end first")
-    manifest = base.read_json(base.manifest_path)
+    manifest_bytes = base.manifest_path.read_bytes()
+    manifest = json.loads(manifest_bytes)
     if "opt_out" in manifest:
         raise BuildError(f"--base {shown}: a removal (codecorpus remove); an increment is built on a build or an increment")
     ours = cfg.model_dump(mode="json")
@@ -69,13 +71,18 @@ def open_chain(base_path: Path, cfg: BuildConfig, out: Path) -> Chain:
                              f"in this config); an increment uses its base's")
     earlier = manifest.get("base", {}).get("chain", [])
     for run in earlier:
-        path = Path(run["path"])
-        sha = hashlib.sha256(path.joinpath("manifest.json").read_bytes()).hexdigest() if path.joinpath("manifest.json").is_file() else None
-        if sha != run["manifest_sha256"]:
-            raise BuildError(f"--base {shown}: {path}, a run of its chain, is gone or changed since {shown} was built on it")
+        if _sha256_of(Path(run["path"]) / "manifest.json") != run["manifest_sha256"]:
+            raise BuildError(f"--base {shown}: {run['path']}, a run of its chain, is gone or changed since {shown} was built on it")
     chain = Chain(tuple((r["path"], r["manifest_sha256"]) for r in earlier)
-                  + ((str(base.root), hashlib.sha256(base.manifest_path.read_bytes()).hexdigest()),))
+                  + ((str(base.root), hashlib.sha256(manifest_bytes).hexdigest()),))
     for run in chain.dirs():
         if not run.files("kept").is_dir() or not run.stage_dir("06_near_dedup").is_dir():
             raise BuildError(f"--base {shown}: the records of {run.root} are gone (stages/); an increment reads them")
     return chain
+
+
+def _sha256_of(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

@@ -94,13 +94,13 @@ def list_files(repo: dict) -> list[dict]:
             abs_path.encode("utf-8")
         except UnicodeEncodeError:  # a file name that is not UTF-8: kept visible, quarantined at read
             abs_path = os.fsencode(abs_path).decode("utf-8", "replace")
+        path = os.path.relpath(abs_path, repo["repo_root"])
+        excluded = _excluded(repo["repo"], path, repo["exclude"])
         rows.append(dict(
-            source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path,
-            path=os.path.relpath(abs_path, repo["repo_root"]), priority=repo["priority"],
-            max_file_bytes=repo["max_file_bytes"], fingerprint=fp, license=repo.get("license"), origin=repo.get("origin", ""),
-            excluded=_excluded(repo["repo"], os.path.relpath(abs_path, repo["repo_root"]), repo["exclude"]),
+            source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path, path=path,
+            priority=repo["priority"], max_file_bytes=repo["max_file_bytes"], fingerprint=fp, license=repo.get("license"),
+            origin=repo.get("origin", ""), excluded=excluded, bytes=0 if excluded else size,   # bytes: what plan orders by
         ))
-        rows[-1]["bytes"] = 0 if rows[-1]["excluded"] else size   # about what reading it costs (plan orders partitions by it)
     return rows
 
 

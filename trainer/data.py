@@ -47,11 +47,11 @@ def shard_list(run: str | Path, manifest: dict) -> list[tuple[Path, dict]]:
     shards = []
     for earlier in manifest.get("base", {}).get("chain", []):
         root = Path(earlier["path"])
-        path = root / "manifest.json"
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != earlier["manifest_sha256"]:
+        data = (root / "manifest.json").read_bytes() if (root / "manifest.json").is_file() else b""
+        if hashlib.sha256(data).hexdigest() != earlier["manifest_sha256"]:
             raise TrainerError(f"{run}: an increment of {root}, which is gone or changed since; its shards are part of "
                                f"this corpus")
-        theirs = json.loads(path.read_text(encoding="utf-8"))
+        theirs = json.loads(data)
         if theirs["row_length"] != manifest["row_length"]:
             raise TrainerError(f"{root}: rows of {theirs['row_length']} ids, {run} has {manifest['row_length']}")
         shards += [(root / "shards" / e["shard"], e) for e in theirs["shards"]]

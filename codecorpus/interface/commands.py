@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -50,10 +51,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         init_ray(cfg, args.address, log_level=logging.INFO, log_to_driver=args.verbose)
         build = building.result()
         warm_workers(build.warm_up)
-        kind, extra = (build.Build, {}) if chain is None else (importlib.import_module("codecorpus.pipeline.increment").IncrementBuild,
-                                                               {"chain": chain})
-        manifest = kind(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
-                        planned=planned, **extra).run_all()
+        builder = build.Build if chain is None else functools.partial(
+            importlib.import_module("codecorpus.pipeline.increment").IncrementBuild, chain=chain)
+        manifest = builder(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
+                           planned=planned).run_all()
     view.echo(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
               f"under {run.shards}")
     return 0
