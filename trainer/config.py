@@ -61,6 +61,7 @@ class ParallelConfig(_Section):
     data_parallel: int = Field(default=1, ge=1)
     model_parallel: int = Field(default=1, ge=1)
     optimizer_shard: bool = False   # shard optimizer states across data-parallel ranks
+    optimizer_shard_size: int = Field(default=0, ge=0)  # ranks per optimizer-shard group; 0: the whole data-parallel group
     recompute: bool = False         # recompute each block's activations in the backward pass
 
 

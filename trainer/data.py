@@ -118,6 +118,14 @@ class ShardSamples:
         return inputs, labels, positions.astype(np.int32), doc.astype(np.int32), loss_mask
 
 
+def reading_order(n_samples: int, batch_size: int, seed: int, num_shards: int = 1, shard_id: int = 0,
+                  start_batch: int = 0) -> np.ndarray:
+    """The sample indices one device reads, in order (whole batches only): the epoch's seeded
+    permutation, every `num_shards`-th from the `shard_id`-th, from batch `start_batch` on."""
+    order = np.random.default_rng(seed).permutation(n_samples)[shard_id::num_shards]
+    return order[: len(order) // batch_size * batch_size][start_batch * batch_size :]
+
+
 def make_dataset(samples: ShardSamples, batch_size: int, seed: int, num_shards: int = 1, shard_id: int = 0,
                  start_batch: int = 0):
     """A MindSpore dataset over the samples: seeded shuffle, split by data-parallel rank, batched,
@@ -127,8 +135,7 @@ def make_dataset(samples: ShardSamples, batch_size: int, seed: int, num_shards: 
     sample's index (what a rank's step log records)."""
     import mindspore.dataset as msds
 
-    order = np.random.default_rng(seed).permutation(len(samples))[shard_id::num_shards]
-    order = order[: len(order) // batch_size * batch_size][start_batch * batch_size :]
+    order = reading_order(len(samples), batch_size, seed, num_shards, shard_id, start_batch)
 
     class _Source:
         def __len__(self):

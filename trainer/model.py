@@ -9,6 +9,10 @@
 
 Attention is causal and never crosses an EOD (documents packed into one row do not see each
 other); positions restart at every document.
+
+Every operation a model-parallel layout splits is a primitive held by its cell (`self.scores`,
+`self.word_lookup`, a Dense's `matmul`…), as in CodeGeeX's MindSpore code, so that
+`trainer.parallel.strategies` can give each one its sharding rule; on one device they are plain ops.
 """
 from __future__ import annotations
 
@@ -38,39 +42,43 @@ def dense(cfg: ModelConfig, n_in: int, n_out: int, output: bool = False) -> nn.D
     return nn.Dense(n_in, n_out, weight_init=weight_init(cfg, output), bias_init="zeros" if cfg.init == "codegeex" else None)
 
 
+def embedding(cfg: ModelConfig, rows: int, name: str) -> Parameter:
+    return Parameter(initializer(weight_init(cfg), (rows, cfg.hidden_size)), name=name)
+
+
 def fast_gelu(x):
     return x * ops.sigmoid(1.702 * x)
 
 
 class Attention(nn.Cell):
-    def __init__(self, cfg: ModelConfig, separate_query: bool = False):
+    """Multi-head attention with separate query, key and value projections (as CodeGeeX's dense1/2/3),
+    so a model-parallel split of their outputs hands each device whole heads."""
+
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         h = cfg.hidden_size
         self.heads, self.head_dim = cfg.num_heads, h // cfg.num_heads
-        self.separate_query = separate_query
-        if separate_query:                     # the top query layer: q from the query embedding
-            self.query = dense(cfg, h, h)
-            self.key_value = dense(cfg, h, 2 * h)
-        else:
-            self.qkv = dense(cfg, h, 3 * h)
+        self.query, self.key, self.value = dense(cfg, h, h), dense(cfg, h, h), dense(cfg, h, h)
         self.dense = dense(cfg, h, h, output=True)
+        self.split_heads = ops.Transpose()               # (B, S, heads, d) → (B, heads, S, d)
+        self.scores = ops.BatchMatMul(transpose_b=True)  # q · kᵀ per head
+        self.add_mask = ops.Add()
+        self.softmax = ops.Softmax(-1)
         self.dropout = nn.Dropout(p=cfg.dropout)
+        self.context = ops.BatchMatMul()                 # probabilities · v per head
+        self.merge_heads = ops.Transpose()               # (B, heads, S, d) → (B, S, heads, d)
 
-    def _split(self, x):  # (B, S, H) → (B, heads, S, head_dim)
+    def _heads(self, x):
         b, s, _ = x.shape
-        return x.reshape(b, s, self.heads, self.head_dim).transpose(0, 2, 1, 3)
+        return self.split_heads(x.reshape(b, s, self.heads, self.head_dim), (0, 2, 1, 3))
 
-    def construct(self, x, mask, query_input=None):
-        if self.separate_query:
-            q = self.query(query_input)
-            k, v = ops.split(self.key_value(x), x.shape[-1], axis=-1)
-        else:
-            q, k, v = ops.split(self.qkv(x), x.shape[-1], axis=-1)
-        q, k, v = self._split(q), self._split(k), self._split(v)
-        scores = ops.matmul(q, k.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)
-        scores = ops.masked_fill(scores.astype(ms.float32), ops.logical_not(mask), ms.Tensor(-1e4, ms.float32))
-        probs = self.dropout(ops.softmax(scores, axis=-1)).astype(v.dtype)   # softmax in fp32 whatever the compute type
-        out = ops.matmul(probs, v).transpose(0, 2, 1, 3)
+    def construct(self, x, mask_adder, query_input=None):
+        """query_input: the top query layer's queries (the top query embedding); None: from x."""
+        q = self._heads(self.query(x if query_input is None else query_input))
+        k, v = self._heads(self.key(x)), self._heads(self.value(x))
+        scores = self.scores(q, k).astype(ms.float32) * (1.0 / math.sqrt(self.head_dim))
+        probs = self.dropout(self.softmax(self.add_mask(scores, mask_adder))).astype(v.dtype)  # softmax in fp32
+        out = self.merge_heads(self.context(probs, v), (0, 2, 1, 3))
         return self.dense(out.reshape(out.shape[0], out.shape[1], -1))
 
 
@@ -85,16 +93,16 @@ class MLP(nn.Cell):
 
 
 class Block(nn.Cell):
-    def __init__(self, cfg: ModelConfig, top_query: bool = False):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.input_layernorm = nn.LayerNorm((cfg.hidden_size,), epsilon=cfg.layernorm_eps)
-        self.attention = Attention(cfg, separate_query=top_query)
+        self.attention = Attention(cfg)
         self.post_attention_layernorm = nn.LayerNorm((cfg.hidden_size,), epsilon=cfg.layernorm_eps)
         self.mlp = MLP(cfg)
         self.dropout = nn.Dropout(p=cfg.dropout)
 
-    def construct(self, x, mask, query_input=None):
-        x = x + self.dropout(self.attention(self.input_layernorm(x), mask, query_input))
+    def construct(self, x, mask_adder, query_input=None):
+        x = x + self.dropout(self.attention(self.input_layernorm(x), mask_adder, query_input))
         return x + self.dropout(self.mlp(self.post_attention_layernorm(x)))
 
 
@@ -102,14 +110,15 @@ class CodeGeeX(nn.Cell):
     def __init__(self, cfg: ModelConfig, vocab_size: int):
         super().__init__()
         self.vocab_rows = padded_vocab(vocab_size, cfg.vocab_multiple)
-        h = cfg.hidden_size
-        self.word_embedding = Parameter(initializer(weight_init(cfg), (self.vocab_rows, h)), name="word_embedding")
-        self.position_embedding = nn.Embedding(cfg.seq_length, h, embedding_table=weight_init(cfg))
-        self.top_query_embedding = nn.Embedding(cfg.seq_length, h, embedding_table=weight_init(cfg))
+        self.word_embedding = embedding(cfg, self.vocab_rows, "word_embedding")
+        self.position_embedding = embedding(cfg, cfg.seq_length, "position_embedding")
+        self.top_query_embedding = embedding(cfg, cfg.seq_length, "top_query_embedding")
+        self.word_lookup, self.position_lookup, self.top_query_lookup = ops.Gather(), ops.Gather(), ops.Gather()
         self.embedding_dropout = nn.Dropout(p=cfg.dropout)
         self.blocks = nn.CellList([Block(cfg) for _ in range(cfg.num_layers)])
-        self.final_layernorm = nn.LayerNorm((h,), epsilon=cfg.layernorm_eps)
-        self.top_query_layer = Block(cfg, top_query=True)
+        self.final_layernorm = nn.LayerNorm((cfg.hidden_size,), epsilon=cfg.layernorm_eps)
+        self.top_query_layer = Block(cfg)
+        self.head = ops.MatMul(transpose_b=True)        # logits = hidden · word_embeddingᵀ (tied)
         self.compute_dtype = ms.float32
 
     def use_fp16(self) -> None:
@@ -122,31 +131,46 @@ class CodeGeeX(nn.Cell):
                 cell.to_float(ms.float32)
 
     def construct(self, input_ids, position_ids, doc_ids):
-        seq = input_ids.shape[1]
+        b, seq = input_ids.shape
         causal = ops.tril(ops.ones((seq, seq), ms.bool_))
         same_doc = ops.equal(doc_ids.expand_dims(2), doc_ids.expand_dims(1))
-        mask = ops.logical_and(same_doc, causal).expand_dims(1)            # (B, 1, S, S)
-        x = ops.gather(self.word_embedding, input_ids, 0) + self.position_embedding(position_ids)
+        visible = ops.logical_and(same_doc, causal).expand_dims(1)           # (B, 1, S, S)
+        mask_adder = (1.0 - visible.astype(ms.float32)) * -10000.0           # added to the attention scores
+        x = self.word_lookup(self.word_embedding, input_ids, 0) + self.position_lookup(self.position_embedding, position_ids, 0)
         x = self.embedding_dropout(x).astype(self.compute_dtype)
         for block in self.blocks:
-            x = block(x, mask)
+            x = block(x, mask_adder)
         x = self.final_layernorm(x)
-        x = self.top_query_layer(x, mask, self.top_query_embedding(position_ids))
-        return ops.matmul(x, self.word_embedding.T.astype(x.dtype))          # tied output head
+        top_query = self.top_query_lookup(self.top_query_embedding, position_ids, 0).astype(x.dtype)
+        x = self.top_query_layer(x, mask_adder, top_query)
+        logits = self.head(x.reshape(b * seq, -1), self.word_embedding.astype(x.dtype))
+        return logits.reshape(b, seq, -1)
 
 
 class LossCell(nn.Cell):
-    """Mean next-token cross-entropy over the positions whose input is not EOD."""
+    """Mean next-token cross-entropy over the positions whose input is not EOD, written with ops that
+    split by vocabulary (max, exp, sum over a model-parallel slice of the logits; the label's logit
+    picked by a one-hot product), as CodeGeeX's CrossEntropyLoss."""
 
     def __init__(self, model: CodeGeeX):
         super().__init__()
         self.model = model
+        self.max = ops.ReduceMax(keep_dims=True)
+        self.shift = ops.Sub()
+        self.exp = ops.Exp()
+        self.sum = ops.ReduceSum(keep_dims=True)
+        self.one_hot = ops.OneHot()
+        self.pick = ops.Mul()
+        self.on, self.off = ms.Tensor(1.0, ms.float32), ms.Tensor(0.0, ms.float32)
 
     def construct(self, input_ids, labels, position_ids, doc_ids, loss_mask):
         logits = self.model(input_ids, position_ids, doc_ids)
-        losses = ops.cross_entropy(logits.reshape(-1, logits.shape[-1]).astype(ms.float32), labels.reshape(-1), reduction="none")
+        logits = logits.reshape(-1, logits.shape[-1]).astype(ms.float32)
+        shifted = self.shift(logits, self.max(logits, -1))                              # stable log-sum-exp
+        log_z = ops.log(self.sum(self.exp(shifted), -1)).reshape(-1)
+        target = self.pick(shifted, self.one_hot(labels.reshape(-1), logits.shape[-1], self.on, self.off)).sum(-1)
         mask = loss_mask.reshape(-1)
-        return (losses * mask).sum() / ops.maximum(mask.sum(), ms.Tensor(1.0, ms.float32))
+        return ((log_z - target) * mask).sum() / ops.maximum(mask.sum(), ms.Tensor(1.0, ms.float32))
 
 
 def parameter_count(cfg: ModelConfig, vocab_size: int) -> int:

@@ -20,9 +20,11 @@ import re
 import time
 from pathlib import Path
 
+import mindspore as ms
 import numpy as np
+from mindspore import nn, ops
 
-from codecorpus.trainer import parallel
+from codecorpus.trainer import memory, parallel
 from codecorpus.trainer.config import TrainConfig
 from codecorpus.trainer.data import ShardSamples, check_shards, make_dataset, read_manifest
 from codecorpus.trainer.errors import TrainerError
@@ -89,6 +91,58 @@ def _step_log(ckpt_dir: Path, step: int):
     return path.open("a")
 
 
+class TrainStep(nn.Cell):
+    """One optimizer step, compiled as one graph: the forward and backward of each of `accumulate`
+    micro-batches (inputs stacked on a first axis), their gradients summed, averaged over data-parallel
+    ranks (DATA_PARALLEL: `reducer`; semi-auto parallel inserts its own reductions), unscaled (fp16's
+    dynamic loss scale: a step whose gradients overflow is skipped and the scale lowered), clipped to
+    the global norm (in semi-auto parallel over every device's slices) and applied. Returns the
+    summed loss (still scaled) and whether the step was applied."""
+
+    def __init__(self, loss_cell, optimizer, scaler, reducer, accumulate: int, grad_clip: float, repeats=None):
+        super().__init__(auto_prefix=False)
+        self.optimizer, self.scaler, self.reducer = optimizer, scaler, reducer
+        self.accumulate, self.grad_clip = accumulate, grad_clip
+        # semi-auto parallel: each device holds slices of the gradients; `repeats` says how many devices
+        # hold the same slice, so the all-reduced sum counts every element once (trainer.parallel.norm_repeats)
+        self.repeats = tuple(float(repeats[p.name]) for p in optimizer.parameters) if repeats else (1.0,) * len(optimizer.parameters)
+        self.all_reduce = ops.AllReduce() if repeats else None
+
+        def scaled_loss(*batch):
+            loss = loss_cell(*batch) / accumulate
+            return scaler.scale(loss) if scaler else loss
+
+        self.grad_fn = ms.value_and_grad(scaled_loss, None, optimizer.parameters)
+
+    @ms.jit
+    def construct(self, input_ids, labels, position_ids, doc_ids, loss_mask):
+        total, grads = self.grad_fn(input_ids[0], labels[0], position_ids[0], doc_ids[0], loss_mask[0])
+        for i in range(1, self.accumulate):
+            loss, more = self.grad_fn(input_ids[i], labels[i], position_ids[i], doc_ids[i], loss_mask[i])
+            total = total + loss
+            grads = tuple([a + b for a, b in zip(grads, more)])
+        if self.reducer is not None:
+            grads = self.reducer(grads)
+        finite = ms.Tensor(True)
+        if self.scaler:
+            grads = self.scaler.unscale(grads)
+            finite = ms.amp.all_finite(grads)
+            self.scaler.adjust(finite)
+        if finite:
+            self.optimizer(self.clip(grads))
+        return total, finite
+
+    def clip(self, grads):
+        """Scale the gradients to a global norm of at most grad_clip."""
+        squares = [ops.reduce_sum(ops.square(g.astype(ms.float32))) / r for g, r in zip(grads, self.repeats)]
+        total = ops.addn(squares)
+        if self.all_reduce is not None:
+            total = self.all_reduce(total)
+        factor = self.grad_clip / ops.maximum(ops.sqrt(total), self.grad_clip)
+        return tuple([g * factor.astype(g.dtype) for g in grads])
+
+
+
 def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bool = False, echo=print) -> list[float]:
     """Train up to `train.steps` optimizer steps; returns the loss of every step run here."""
     if overrides:
@@ -97,9 +151,12 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     check_manifest(manifest, cfg, run)
     vocab = manifest["tokenizer"]["vocab_size"]
     tc, par = cfg.train, cfg.parallel
-    parallel.check_layout(par, cfg.model, vocab, None, tc.device)
+    parallel.check_layout(par, cfg.model, vocab, None, tc.device, tc.batch_size)
     echo(f"model: {parameter_count(cfg.model, vocab):,} parameters, {cfg.model.num_layers} layers + top query layer, "
          f"hidden {cfg.model.hidden_size}, embedding rows {padded_vocab(vocab, cfg.model.vocab_multiple):,}")
+    if dry_run:
+        echo(parallel.describe(par, tc.batch_size))
+        echo(memory.describe(cfg, vocab))
     parallel.check_device(tc.device)
     if dry_run:
         shards = check_shards(run, manifest)
@@ -108,57 +165,32 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
              + (f", of {chain + 1} runs (an increment and its chain)" if chain else ""))
         return []
 
-    import mindspore as ms
-    from mindspore import nn, ops
-
     ms.set_device(tc.device)
     ms.set_context(mode=ms.GRAPH_MODE if par.data_parallel * par.model_parallel > 1 else ms.PYNATIVE_MODE)
-    rank, world = parallel.setup(par, cfg.model, vocab, tc.device)
+    rank, world = parallel.setup(par, cfg.model, vocab, tc.device, tc.batch_size)
     ms.set_seed(tc.seed)
     np.random.seed(tc.seed)
     fp16 = tc.precision == "fp16" or (tc.precision == "auto" and tc.device == "Ascend")
 
     samples = ShardSamples(run, cfg.model.seq_length, manifest["tokenizer"]["eod_id"], manifest)
-    dp_rank = rank // par.model_parallel
-    batches_per_epoch = len(samples) // par.data_parallel // tc.batch_size
+    slices, rows = parallel.data_slice(par, tc.batch_size)
+    batches_per_epoch = len(samples) // slices // rows
     if batches_per_epoch < 1:
         raise TrainerError(f"only {len(samples)} samples in the shards, fewer than one batch of {tc.batch_size} per rank")
 
     model = CodeGeeX(cfg.model, vocab)
     if fp16:
         model.use_fp16()
-    parallel.apply(model, par)
     loss_cell = LossCell(model)
+    parallel.apply(loss_cell, par)
     lrs = learning_rates(tc, tc.steps)
     optimizer = nn.AdamWeightDecay(_param_groups(model.trainable_params(), tc.weight_decay), learning_rate=lrs,
                                    beta1=tc.beta1, beta2=tc.beta2, eps=tc.eps)
     scaler = ms.amp.DynamicLossScaler(tc.loss_scale, tc.loss_scale_factor, tc.loss_scale_window) if fp16 else None
     accumulate = tc.grad_accumulation
-
-    def scaled_loss(*batch):
-        loss = loss_cell(*batch) / accumulate
-        return scaler.scale(loss) if scaler else loss
-
-    grad_fn = ms.value_and_grad(scaled_loss, None, optimizer.parameters)
-    reduce_grads = parallel.gradient_reducer(optimizer.parameters, par)
-
-    @ms.jit
-    def micro_step(*batch):
-        return grad_fn(*batch)
-
-    @ms.jit
-    def apply_grads(grads):
-        if reduce_grads is not None:
-            grads = reduce_grads(grads)
-        if scaler:
-            grads = scaler.unscale(grads)
-            finite = ms.amp.all_finite(grads)
-            scaler.adjust(finite)
-            if finite:
-                optimizer(ops.clip_by_global_norm(grads, tc.grad_clip))
-            return finite
-        optimizer(ops.clip_by_global_norm(grads, tc.grad_clip))
-        return ms.Tensor(True)
+    repeats = parallel.norm_repeats(loss_cell, par) if par.model_parallel > 1 else None
+    train_step = parallel.wrap(TrainStep(loss_cell, optimizer, scaler, parallel.gradient_reducer(optimizer.parameters, par),
+                                         accumulate, tc.grad_clip, repeats), par)
 
     ckpt_dir = Path(tc.out_dir) / f"rank_{rank}"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -188,7 +220,7 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
         """Every micro-batch of this rank from position `consumed` on; each epoch has its own seeded order."""
         while True:
             epoch, offset = divmod(consumed, batches_per_epoch)
-            for batch in make_dataset(samples, tc.batch_size, tc.seed + epoch, par.data_parallel, dp_rank, offset).create_tuple_iterator():
+            for batch in make_dataset(samples, rows, tc.seed + epoch, slices, rank, offset).create_tuple_iterator():
                 yield batch
                 consumed += 1
 
@@ -198,15 +230,11 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     log = _step_log(ckpt_dir, step)
     while step < tc.steps:
         t0 = time.perf_counter()
-        total, grads, seen = None, None, []
-        for _ in range(accumulate):
-            *batch, sample = next(stream)
-            seen += sample.asnumpy().tolist()
-            loss, g = micro_step(*batch)
-            total = loss if total is None else total + loss
-            grads = g if grads is None else tuple(a + b for a, b in zip(grads, g))
+        micro = [next(stream) for _ in range(accumulate)]
+        seen = [i for *_, sample in micro for i in sample.asnumpy().tolist()]
+        stacked = [ops.stack([m[k] for m in micro]) for k in range(5)]     # (micro-batches, rows, …) per input
         scale = float(scaler.scale_value.asnumpy()) if scaler else 1.0
-        apply_grads(ms.mutable(grads))
+        total, _ = train_step(*stacked)
         step += 1
         loss_value = float(total.asnumpy()) / scale
         losses.append(loss_value)
