@@ -60,12 +60,27 @@ def launch(train_args: list[str], world: int, nproc: int, nodes: int, node_rank:
             died = DIED.search(line)
             if died and failed is None:
                 failed = (int(died.group(1)), int(died.group(2)))
+                _stop(proc.pid)
             if failed is None:          # after a death, msrun's teardown and its own traceback: not shown
                 sys.stdout.write(line)
                 sys.stdout.flush()
     if proc.returncode == 0:
         return 0
     raise TrainerError(_failure(failed, out_dir, log_dir, proc.returncode))
+
+
+def _stop(msrun_pid: int) -> None:
+    """A rank died, so the job has: stop msrun and every process it started now (msrun itself takes
+    ~30 s to notice and stop the others; they would wait in their next collective until then). A
+    checkpoint being written is lost whole, never torn (trainer.train writes, then renames)."""
+    import psutil
+
+    try:
+        msrun = psutil.Process(msrun_pid)
+        for process in [*msrun.children(recursive=True), msrun]:
+            process.kill()
+    except psutil.NoSuchProcess:
+        pass
 
 
 def _port_is_free(port: int) -> None:
@@ -97,4 +112,4 @@ def _failure(failed: tuple[int, int] | None, out_dir: Path, log_dir: Path, code:
     errors = [line.strip() for line in lines if "Error" in line and "WARNING" not in line]
     said = f": {errors[-1]}" if errors else ""
     who = f"rank {rank}" if rank is not None else f"a training process (pid {pid})"
-    return f"{who} stopped ({how}){said}; msrun stopped every other rank (log: {log if rank is not None else log_dir})"
+    return f"{who} stopped ({how}){said}; every other rank was stopped (log: {log if rank is not None else log_dir})"

@@ -107,6 +107,7 @@ class TrainStep(nn.Cell):
         # hold the same slice, so the all-reduced sum counts every element once (trainer.parallel.norm_repeats)
         self.repeats = tuple(float(repeats[p.name]) for p in optimizer.parameters) if repeats else (1.0,) * len(optimizer.parameters)
         self.all_reduce = ops.AllReduce() if repeats else None
+        self.map = ops.HyperMap()
 
         def scaled_loss(*batch):
             loss = loss_cell(*batch) / accumulate
@@ -134,12 +135,26 @@ class TrainStep(nn.Cell):
 
     def clip(self, grads):
         """Scale the gradients to a global norm of at most grad_clip."""
-        squares = [ops.reduce_sum(ops.square(g.astype(ms.float32))) / r for g, r in zip(grads, self.repeats)]
-        total = ops.addn(squares)
+        total = ops.addn(self.map(_square_sum, grads, self.repeats))
         if self.all_reduce is not None:
             total = self.all_reduce(total)
         factor = self.grad_clip / ops.maximum(ops.sqrt(total), self.grad_clip)
-        return tuple([g * factor.astype(g.dtype) for g in grads])
+        return self.map(ops.partial(_times, factor), grads)
+
+
+_square_sum = ops.MultitypeFuncGraph("square_sum")
+_times = ops.MultitypeFuncGraph("times")
+
+
+@_square_sum.register("Tensor", "Number")
+def _slice_square_sum(grad, repeats):
+    """A gradient's sum of squares over the number of devices that hold the same slice."""
+    return ops.reduce_sum(ops.square(grad.astype(ms.float32))) / repeats
+
+
+@_times.register("Tensor", "Tensor")
+def _scaled(factor, grad):
+    return grad * factor.astype(grad.dtype)
 
 
 
