@@ -121,7 +121,7 @@ class TrainStep(nn.Cell):
         for i in range(1, self.accumulate):
             loss, more = self.grad_fn(input_ids[i], labels[i], position_ids[i], doc_ids[i], loss_mask[i])
             total = total + loss
-            grads = tuple([a + b for a, b in zip(grads, more)])
+            grads = self.map(ops.add, grads, more)
         if self.reducer is not None:
             grads = self.reducer(grads)
         finite = ms.Tensor(True)
