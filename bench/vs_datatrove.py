@@ -262,7 +262,7 @@ def main() -> None:
         theirs = {}
         for words in configs:
             theirs[words], out = run_datatrove(python, data, tokenizer_json, args.cpus, words)
-        ours, printed, run = run_codecorpus(data, vocab, merges, args.cpus)
+        ours, printed, _ = run_codecorpus(data, vocab, merges, args.cpus)
         rows.append((mb, docs, nbytes, theirs, ours))
         steps_by_size[mb] = (ours, step_seconds(printed))
         print(f"{mb:.0f} MB: " + ", ".join(f"datatrove ({w}) {t:.1f} s" for w, t in theirs.items()) + f", codecorpus {ours:.1f} s "

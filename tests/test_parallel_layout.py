@@ -127,7 +127,7 @@ def test_every_op_the_layout_splits_has_codegeex_rule():
     equal to CodeGeeX's once their layout conventions are put into ours; every parameter is read
     by an op that has a rule."""
     from codecorpus.trainer.model import CodeGeeX, LossCell
-    from codecorpus.trainer.parallel import strategies
+    from codecorpus.trainer.parallel import parameter_splits, strategies
 
     dp, mp = 192, 8
     loss_cell = LossCell(CodeGeeX(SMALL, 1000))
@@ -141,13 +141,8 @@ def test_every_op_the_layout_splits_has_codegeex_rule():
         kinds.add(ours)
     assert kinds == set(OURS)                    # every op of the table is in the model
     assert len(chosen) == 3 * 22 + 4 + 1 + 1 + 6  # 3 blocks × 22 ops; lookups and head; embedding dropout; final LayerNorm; loss
-    consumers = {"weight": "matmul", "bias": "bias_add", "gamma": "layer_norm", "beta": "layer_norm"}
-    for name, _ in loss_cell.parameters_and_names():
-        if name.endswith("_embedding"):
-            op = name.removesuffix("_embedding") + "_lookup"
-        else:
-            op = name.rsplit(".", 1)[0] + "." + consumers[name.rsplit(".", 1)[1]]
-        assert op in chosen, name
+    splits = parameter_splits(loss_cell, chosen)          # a KeyError names a parameter whose op has no rule
+    assert set(splits) == {name for name, _ in loss_cell.parameters_and_names()}
 
 
 def test_parameters_per_device_follow_the_rules():
@@ -155,19 +150,11 @@ def test_parameters_per_device_follow_the_rules():
     how many ways its op's rule splits it."""
     from codecorpus.trainer.memory import parameters_per_device
     from codecorpus.trainer.model import CodeGeeX, LossCell
-    from codecorpus.trainer.parallel import strategies
+    from codecorpus.trainer.parallel import parameter_splits, strategies
 
     loss_cell = LossCell(CodeGeeX(SMALL, 1000))
-    chosen = strategies(loss_cell, 2, 4)
-    held = 0
-    for name, param in loss_cell.parameters_and_names():
-        cell, leaf = name.rsplit(".", 1)
-        if leaf.endswith("_embedding"):
-            split = chosen[f"{cell}.{leaf.removesuffix('_embedding')}_lookup"][0]
-        else:
-            rule = chosen[f"{cell}.{'layer_norm' if leaf in ('gamma', 'beta') else 'matmul' if leaf == 'weight' else 'bias_add'}"]
-            split = rule[{"weight": 1, "bias": 1, "gamma": 1, "beta": 2}[leaf]]
-        held += int(np.prod(param.shape)) // int(np.prod(split))
+    splits = parameter_splits(loss_cell, strategies(loss_cell, 2, 4))
+    held = sum(int(np.prod(param.shape)) // splits[name] for name, param in loss_cell.parameters_and_names())
     cfg = TrainConfig(model=SMALL, parallel=ParallelConfig(data_parallel=2, model_parallel=4))
     assert parameters_per_device(cfg, 1000) == held
 
@@ -204,10 +191,12 @@ def test_the_global_norm_counts_every_gradient_slice_once():
     biases are kept out of the optimizer shard (pangu_alpha.py:344-347) yet counted as sharded, and
     its word table is counted whole although its lookup splits it over the model-parallel group."""
     from codecorpus.trainer.model import CodeGeeX, LossCell
-    from codecorpus.trainer.parallel import norm_repeats
+    from codecorpus.trainer.parallel import norm_repeats, strategies
 
     par = ParallelConfig(data_parallel=192, model_parallel=8, optimizer_shard=True, optimizer_shard_size=16)
-    repeats = norm_repeats(LossCell(CodeGeeX(SMALL, 1000)), par)
+    loss_cell = LossCell(CodeGeeX(SMALL, 1000))
+    chosen = strategies(loss_cell, 192, 8)
+    repeats = norm_repeats(loss_cell, par, chosen)
     expected = {"attention.query.weight": 12, "attention.dense.weight": 12, "mlp.dense_in.weight": 12, "mlp.dense_out.weight": 12,
                 "attention.dense.bias": 1536, "mlp.dense_out.bias": 1536, "input_layernorm.gamma": 1536,
                 "model.position_embedding": 1536, "model.top_query_embedding": 1536,
@@ -215,5 +204,5 @@ def test_the_global_norm_counts_every_gradient_slice_once():
     for suffix, count in expected.items():
         found = {n: r for n, r in repeats.items() if n.endswith(suffix)}
         assert found and set(found.values()) == {count}, (suffix, found)
-    unsharded = norm_repeats(LossCell(CodeGeeX(SMALL, 1000)), par.model_copy(update={"optimizer_shard": False}))
+    unsharded = norm_repeats(loss_cell, par.model_copy(update={"optimizer_shard": False}), chosen)
     assert {unsharded[n] for n in repeats if n.endswith("mlp.dense_in.weight")} == {192}

@@ -48,7 +48,7 @@ def estimate(cfg: TrainConfig, vocab_size: int) -> dict[str, float]:
     shard = (par.optimizer_shard_size or par.data_parallel) if par.optimizer_shard else 1
     block = s * b * h * (10 + 24 / t) * compute / 2 + 11 * a * s * s * b / t
     if par.recompute:
-        blocks = layers * s * b * h * compute / (t if t > 1 else 1) + block
+        blocks = layers * s * b * h * compute / t + block
     else:
         blocks = layers * block
     vocab = padded_vocab(vocab_size, m.vocab_multiple)

@@ -99,8 +99,8 @@ def describe(par: ParallelConfig, batch_size: int) -> str:
 
 def rules(dp: int, mp: int) -> dict[str, tuple]:
     """The sharding rule of every op a layout splits, by `role.op` (trainer.model holds the ops).
-    Each tuple is the split of each input, dimension by dimension; CodeGeeX's rules are in the
-    closing table of the README's trainer section. nn.Dense keeps its weight as out × in, so its
+    Each tuple is the split of each input, dimension by dimension; CodeGeeX's, side by side,
+    are in the README ("The 13B layout"). nn.Dense keeps its weight as out × in, so its
     column split is (mp, 1) on the weight and its row split (1, mp)."""
     heads, vocab = (dp, mp, 1, 1), (dp, mp)
     return {
@@ -180,15 +180,16 @@ def optimizer_sharded(name: str, shape: tuple) -> bool:
     return name.endswith(".weight") and len(shape) == 2
 
 
-def norm_repeats(root, par: ParallelConfig) -> dict[str, int]:
+def norm_repeats(root, par: ParallelConfig, chosen: dict[str, tuple]) -> dict[str, int]:
     """How many devices hold the same slice of each parameter's gradient where the step clips it
     (semi-auto parallel: after MindSpore's reduction, each device has its slice; with the parallel
     optimizer, a dense weight's gradient is further split over the shard group). The global norm
     sums each slice's squares divided by this count, then all-reduces: every device gets the same
-    norm, each gradient element counted once (CodeGeeX's GlobalNorm, src/utils.py)."""
-    world, mp = par.data_parallel * par.model_parallel, par.model_parallel
+    norm, each gradient element counted once (CodeGeeX's GlobalNorm, src/utils.py). `chosen`: the
+    rules `strategies` gave root's ops."""
+    world = par.data_parallel * par.model_parallel
     shard = (par.optimizer_shard_size or par.data_parallel) if par.optimizer_shard else 1
-    splits = parameter_splits(root, strategies(root, par.data_parallel, mp))
+    splits = parameter_splits(root, chosen)
     return {name: world // (splits[name] * (shard if optimizer_sharded(name, p.shape) else 1))
             for name, p in root.parameters_and_names()}
 

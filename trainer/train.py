@@ -197,13 +197,13 @@ def train(cfg: TrainConfig, run: str, overrides: dict | None = None, dry_run: bo
     if fp16:
         model.use_fp16()
     loss_cell = LossCell(model)
-    parallel.apply(loss_cell, par)
+    chosen = parallel.apply(loss_cell, par)
     lrs = learning_rates(tc, tc.steps)
     optimizer = nn.AdamWeightDecay(_param_groups(model.trainable_params(), tc.weight_decay), learning_rate=lrs,
                                    beta1=tc.beta1, beta2=tc.beta2, eps=tc.eps)
     scaler = ms.amp.DynamicLossScaler(tc.loss_scale, tc.loss_scale_factor, tc.loss_scale_window) if fp16 else None
     accumulate = tc.grad_accumulation
-    repeats = parallel.norm_repeats(loss_cell, par) if par.model_parallel > 1 else None
+    repeats = parallel.norm_repeats(loss_cell, par, chosen) if par.model_parallel > 1 else None
     train_step = parallel.wrap(TrainStep(loss_cell, optimizer, scaler, parallel.gradient_reducer(optimizer.parameters, par),
                                          accumulate, tc.grad_clip, repeats), par)
 
