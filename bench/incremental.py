@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -109,11 +110,15 @@ def config(roots: dict[str, dict[str, Path]], parts: tuple[str, ...]) -> str:
     return text + "[filters]" + SETTINGS
 
 
+# the cluster started here authenticates with a token of its own (Ray ≥ 2.59), whatever ~/.ray holds
+CLUSTER_ENV = {"RAY_ADDRESS": "", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+
+
 def build(cfg: Path, out: Path, *extra: str, address: str | None = None) -> float:
     started = time.time()
     proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out), *extra,
                            *(["--address", address] if address else [])], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "RAY_ADDRESS": "", **({"RAY_AUTH_MODE": "token"} if address else {})})
+                          env={**os.environ, **(CLUSTER_ENV if address else {"RAY_ADDRESS": ""})})
     if proc.returncode:
         raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
     print(proc.stdout.rstrip())
@@ -132,7 +137,7 @@ def ray_cluster(cpus: int):
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}", f"--num-cpus={cpus}",
                     "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"], check=True,
-                   capture_output=True, env={**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"})
+                   capture_output=True, env={**os.environ, **CLUSTER_ENV})
     try:
         yield f"127.0.0.1:{port}"
     finally:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from codecorpus.errors import CodecorpusError
 from codecorpus.stages.langid import CODEGEEX_LANGUAGES, KNOWN_LANGUAGES
 from codecorpus.stages.license import PERMISSIVE
+from codecorpus import storage
 from codecorpus.stages.quality_rules import DEFAULTS as QUALITY_DEFAULTS, RULE_NAMES, QualitySettings
 
 
@@ -37,7 +38,8 @@ PATH_ALIASES = {
 class SourceConfig(_Section):
     """One input. `scraped`: folders of repositories and .tar.gz/.tgz/.tar/.zip archives of them;
     `pile`: .jsonl.zst/.jsonl.gz/.jsonl files; `codeparrot`: github-code .parquet files and
-    codeparrot-clean .json.gz/.jsonl files. Paths may be globs (`data/*.jsonl.zst`)."""
+    codeparrot-clean .json.gz/.jsonl files. Paths may be globs (`data/*.jsonl.zst`), and may be in
+    S3-compatible object storage (`s3://bucket/prefix/…`, see codecorpus.storage) — all of a source's, or none."""
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     kind: Literal["scraped", "pile", "codeparrot"] = "scraped"
     paths: list[str] = Field(min_length=1)
@@ -47,11 +49,22 @@ class SourceConfig(_Section):
     max_file_bytes: int = Field(default=1_000_000, gt=0)
     priority: int = Field(default=0, ge=0, le=99999)  # dedup keeps the lowest
 
+    @field_validator("paths")
+    @classmethod
+    def _one_kind_of_path(cls, value: list[str]) -> list[str]:
+        if len({storage.is_remote(p) for p in value}) > 1:
+            raise ValueError("a source's paths are all local or all s3:// (make two sources)")
+        return value
+
     def resolved_paths(self) -> list[str]:
         """Paths with the aliases `python:stdlib` and `python:site-packages` resolved and globs expanded
-        (sorted); a glob that matches nothing stays as it is, so that it is reported as missing."""
+        (sorted); a glob that matches nothing stays as it is, so that it is reported as missing. A remote
+        glob lists its bucket (OSError where the store cannot be read)."""
         out = []
         for p in self.paths:
+            if storage.is_remote(p):
+                out += (storage.glob(p) if glob.has_magic(p) else [p.rstrip("/")]) or [p]
+                continue
             p = str(Path(PATH_ALIASES[p]() if p in PATH_ALIASES else p).expanduser())
             matches = sorted(glob.glob(p, recursive=True)) if glob.has_magic(p) else [p]
             out += [str(Path(m).resolve()) for m in matches] or [p]
@@ -303,9 +316,14 @@ def validate(model: type[BaseModel], data: dict, origin: str):
 def load_config(path: str | Path) -> BuildConfig:
     cfg = validate(BuildConfig, parse_toml(path), str(path))
     for source in cfg.sources:
-        for p in source.resolved_paths():
-            if not Path(p).exists():
-                raise ConfigError(f"{path}: sources[{source.name}].paths: {p} does not exist")
+        where = f"{path}: sources[{source.name}].paths"
+        try:
+            for p in source.resolved_paths():
+                if not (storage.stat(p) if storage.is_remote(p) else Path(p).exists()):
+                    raise ConfigError(f"{where}: {p} does not exist")
+        except OSError as exc:            # object storage that cannot be read: bucket, credentials, endpoint
+            raise ConfigError(f"{where}: cannot read {', '.join(source.paths)}: {storage.describe_error(exc)} "
+                              f"(endpoint: {storage.s3_settings()[0] or 'AWS'})") from None
     for p in cfg.decontamination.benchmarks:
         if not Path(p).is_file():
             raise ConfigError(f"{path}: decontamination.benchmarks: {p} is not a file")

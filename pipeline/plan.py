@@ -3,15 +3,16 @@
 Repository folders are listed file by file (paths, sizes and modification times, no contents), and
 a source's files, repository after repository, are cut into partitions of `ray.files_per_partition` files; archives, Pile files, CodeParrot row groups and
 json.gz files are one partition each. The fingerprint hashes every file's path, size and mtime,
-so a changed input re-runs the build. Listing is plain `os.scandir` work: seconds for 100k files.
+so a changed input re-runs the build. Listing is plain `os.scandir` work (one listing request per
+1,000 objects in object storage): seconds for 100k files.
 """
 from __future__ import annotations
 
 import json
-import os
 
 import xxhash
 
+from codecorpus import storage
 from codecorpus.stages import read_scraped, sources
 
 def plan_inputs(cfg) -> tuple[list[dict], str]:
@@ -37,7 +38,5 @@ def plan_inputs(cfg) -> tuple[list[dict], str]:
 
 
 def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
+    entry = storage.stat(path)
+    return entry.size if entry else 0

@@ -23,6 +23,7 @@ import ray
 import codecorpus
 from codecorpus.pipeline.config import BuildConfig, RayConfig
 from codecorpus.pipeline.errors import BuildError
+from codecorpus import storage
 
 SHIPPED = ("pipeline", "stages", "tokenizer")   # the subpackages a build's workers import
 MAX_IN_FLIGHT = 256     # tasks submitted ahead of those finished
@@ -123,10 +124,12 @@ def package_for_workers() -> str:
 def worker_env(ray_cfg: RayConfig) -> dict[str, str]:
     """Environment of the Ray workers. With `release_freed_memory`, Arrow's allocator (mimalloc in the
     pyarrow wheels) hands freed pages back to the OS at once: by default it keeps them, and a worker
-    that reads block after block grew by about 100 MB per block it had handled."""
-    if not ray_cfg.release_freed_memory:
-        return {}
-    return {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_PURGE_DECOMMITS": "1"}
+    that reads block after block grew by about 100 MB per block it had handled. The object store's
+    endpoint and region go as the driver has them (codecorpus.storage), so every node reads the same store."""
+    env = {k: os.environ[k] for k in storage.SETTINGS_VARIABLES if os.environ.get(k)}
+    if ray_cfg.release_freed_memory:
+        env |= {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_PURGE_DECOMMITS": "1"}
+    return env
 
 
 def tune_ray_data(ray_cfg: RayConfig) -> None:

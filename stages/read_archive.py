@@ -23,6 +23,7 @@ import pyarrow as pa
 from codecorpus.stages.decode import decode_text
 from codecorpus.stages.license import is_license_file, repository_license
 from codecorpus.stages.read_scraped import BINARY_SNIFF_BYTES, skipped_by_path
+from codecorpus import storage
 from codecorpus.stages.records import DROPPED, QUARANTINED, new_record, records_table
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
@@ -49,14 +50,14 @@ def _unsafe(name: str) -> bool:
 def _members(path: str) -> Iterator[tuple[str, str, int, IO[bytes] | None]]:
     """(name, kind: file|link|other, size, stream) for each member, streaming."""
     if path.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as zf:
+        with storage.open_input(path) as raw, zipfile.ZipFile(raw) as zf:
             for info in zf.infolist():
                 if info.is_dir():
                     continue
                 is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
                 yield info.filename, "link" if is_link else "file", info.file_size, (None if is_link else zf.open(info))
         return
-    with tarfile.open(path, mode="r|*") as tf:
+    with storage.open_input(path) as raw, tarfile.open(fileobj=raw, mode="r|*") as tf:
         for info in tf:
             if info.isdir():
                 continue

@@ -14,6 +14,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from codecorpus import storage
 from codecorpus.stages.records import DROPPED, QUARANTINED, new_record, records_table
 from codecorpus.stages.textlines import TruncatedInput, iter_lines
 
@@ -24,7 +25,7 @@ BATCH_ROWS = 512
 def row_groups(path: str) -> list[int]:
     """The row groups of a Parquet file (one read task each); [-1] when the file cannot be opened."""
     try:
-        return list(range(pq.ParquetFile(path).num_row_groups))
+        return list(range(pq.ParquetFile(storage.parquet_source(path)).num_row_groups))
     except (OSError, pa.ArrowException):
         return [-1]
 
@@ -52,7 +53,7 @@ def read_parquet_row_group(source: str, path: str, row_group: int, priority: int
     damaged = dict(source=source, repo=file, path=None, priority=priority, status=QUARANTINED, id_key=f"row_group:{row_group}",
                    origin=origin)
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(storage.parquet_source(path))
         names = parquet.schema_arrow.names
         text_column = next((c for c in TEXT_COLUMNS if c in names), None)
         if text_column is None:

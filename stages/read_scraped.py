@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import xxhash
 
+from codecorpus import storage
 from codecorpus.stages.decode import decode_text
 from codecorpus.stages.license import is_license_file, repository_license
 from codecorpus.stages.records import DROPPED, QUARANTINED, new_record, records_table
@@ -41,33 +42,44 @@ def list_repositories(source: str, roots: list[str], priority: int, max_file_byt
 
     for root, origin in zip(roots, origins or [Path(r).name for r in roots]):
         add(Path(root).name, str(root), True)
-        for entry in sorted(os.scandir(root), key=lambda e: e.name):
-            if not entry.is_dir(follow_symlinks=False):
-                continue
+        for name, path in _subfolders(root):
             if layout == "owner/repo":
-                add(entry.name, entry.path, True)
-                for sub in sorted(os.scandir(entry.path), key=lambda e: e.name):
-                    if sub.is_dir(follow_symlinks=False):
-                        add(f"{entry.name}/{sub.name}", sub.path, False)
+                add(name, path, True)
+                for sub, sub_path in _subfolders(path):
+                    add(f"{name}/{sub}", sub_path, False)
             else:
-                add(entry.name, entry.path, False)
+                add(name, path, False)
     return repos
+
+
+def _subfolders(folder: str) -> list[tuple[str, str]]:
+    """(name, path) of the folders directly in `folder` (symlinks to folders are not followed), by name."""
+    if storage.is_remote(folder):
+        return [(e.path.rsplit("/", 1)[-1], e.path) for e in storage.list_dir(folder) if e.is_dir]
+    return [(e.name, e.path) for e in sorted(os.scandir(folder), key=lambda e: e.name) if e.is_dir(follow_symlinks=False)]
 
 
 def folder_license(folder: str) -> str | None:
     """The SPDX id from the LICENSE/COPYING files at the top of a repository folder (regular files only)."""
+    if storage.is_remote(folder):
+        top = [(e.path.rsplit("/", 1)[-1], e.path, e.size) for e in storage.list_dir(folder) if not e.is_dir]
+    else:
+        top = [(e.name, e.path, e.stat().st_size) for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
     texts = {}
-    for entry in os.scandir(folder):
-        if is_license_file(entry.name) and entry.is_file(follow_symlinks=False) and entry.stat().st_size < 200_000:
+    for name, path, size in top:
+        if is_license_file(name) and size < 200_000:
             try:
-                with open(entry.path, "rb") as fh:
-                    texts[entry.name] = fh.read().decode("utf-8", "replace")
+                with storage.open_input(path) as fh:
+                    texts[name] = fh.read().decode("utf-8", "replace")
             except OSError:
                 continue
     return repository_license(texts)
 
 
 def _walk(repo_root: str, top_level_only: bool):
+    if storage.is_remote(repo_root):
+        yield from (e for e in (storage.list_dir(repo_root) if top_level_only else storage.walk_files(repo_root)) if not e.is_dir)
+        return
     if top_level_only:
         for entry in sorted(os.scandir(repo_root), key=lambda e: e.name):
             if not entry.is_dir(follow_symlinks=False):
@@ -84,17 +96,21 @@ def list_files(repo: dict) -> list[dict]:
     `bytes` is the size (up to the cap) of a file that will be read."""
     rows = []
     for abs_path in _walk(repo["repo_root"], repo["top_level_only"]):
-        try:
-            st = os.lstat(abs_path)
-            fp = xxhash.xxh64_intdigest(os.fsencode(abs_path) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()) - (1 << 63)
-            size = min(st.st_size, repo["max_file_bytes"])
-        except OSError:
-            fp, size = 0, 0
+        if isinstance(abs_path, storage.Entry):   # an object: its size and time come with the listing
+            fp = xxhash.xxh64_intdigest(f"{abs_path.path}\0{abs_path.size}\0{abs_path.mtime_ns}".encode()) - (1 << 63)
+            abs_path, size = abs_path.path, min(abs_path.size, repo["max_file_bytes"])
+        else:
+            try:
+                st = os.lstat(abs_path)
+                fp = xxhash.xxh64_intdigest(os.fsencode(abs_path) + f"\0{st.st_size}\0{st.st_mtime_ns}".encode()) - (1 << 63)
+                size = min(st.st_size, repo["max_file_bytes"])
+            except OSError:
+                fp, size = 0, 0
         try:
             abs_path.encode("utf-8")
         except UnicodeEncodeError:  # a file name that is not UTF-8: kept visible, quarantined at read
             abs_path = os.fsencode(abs_path).decode("utf-8", "replace")
-        path = os.path.relpath(abs_path, repo["repo_root"])
+        path = storage.relative(abs_path, repo["repo_root"]) if storage.is_remote(abs_path) else os.path.relpath(abs_path, repo["repo_root"])
         excluded = _excluded(repo["repo"], path, repo["exclude"])
         rows.append(dict(
             source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path, path=path,
@@ -131,6 +147,8 @@ def read_one(abs_path: str, path: str, repo_root: str, max_file_bytes: int) -> t
         return QUARANTINED, "undecodable_file_name", None, 0
     if reason := skipped_by_path(path):
         return DROPPED, reason, None, 0
+    if storage.is_remote(abs_path):
+        return _read_object(abs_path, max_file_bytes)
     try:
         st = os.lstat(abs_path)
         if stat.S_ISLNK(st.st_mode):
@@ -154,8 +172,30 @@ def read_one(abs_path: str, path: str, repo_root: str, max_file_bytes: int) -> t
             data = head + fh.read(max_file_bytes + 1 - len(head))
     except OSError as exc:
         return QUARANTINED, f"unreadable:{type(exc).__name__}", None, 0
+    return _judge(data, st.st_size)
+
+
+def _judge(data: bytes, size: int) -> tuple[str, str | None, str | None, int]:
+    """A read file's bytes: binary (a NUL early on), undecodable, or its text."""
+    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+        return DROPPED, "binary", None, size
     text, reason = decode_text(data)
     return (QUARANTINED if reason else "kept"), reason, text, len(data)
+
+
+def _read_object(url: str, max_file_bytes: int) -> tuple[str, str | None, str | None, int]:
+    """read_one for an object in object storage (no symlinks there; its size is asked, then its bytes)."""
+    try:
+        with storage.open_input(url) as fh:
+            size = fh.size()
+            if size == 0:
+                return DROPPED, "empty", None, 0
+            if size > max_file_bytes:
+                return DROPPED, "over_size_cap", None, size
+            data = fh.read(max_file_bytes + 1)
+    except OSError as exc:
+        return QUARANTINED, f"unreadable:{type(exc).__name__}", None, 0
+    return _judge(data, size)
 
 
 def read_files(listing: pa.Table) -> pa.Table:

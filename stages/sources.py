@@ -9,6 +9,7 @@ from typing import Iterator
 import pyarrow as pa
 import xxhash
 
+from codecorpus import storage
 from codecorpus.stages import read_archive, read_codeparrot, read_pile, read_scraped
 from codecorpus.stages.records import QUARANTINED, new_record, records_table
 
@@ -18,6 +19,8 @@ CODEPARROT_JSON_SUFFIXES = (".json.gz", ".jsonl.gz", ".jsonl", ".jsonl.zst")
 
 def _files(path: str, suffixes: tuple[str, ...]) -> list[str]:
     """A file, or the matching files under a folder (sorted, recursively)."""
+    if storage.is_remote(path):
+        return [e.path for e in storage.walk_files(path) if e.path.lower().endswith(suffixes)] if storage.is_dir(path) else [path]
     if os.path.isdir(path):
         return sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names if f.lower().endswith(suffixes))
     return [path]
@@ -25,9 +28,9 @@ def _files(path: str, suffixes: tuple[str, ...]) -> list[str]:
 
 def anchor_of(paths: list[str]) -> str:
     """The folder the origins of a source's records are relative to: the deepest folder holding all
-    its paths (a file's own folder for a single file). Moving the whole input keeps every id."""
-    folders = [os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".") for p in paths]
-    return os.path.commonpath(folders) if folders else ""
+    its paths (a file's own folder for a single file). Moving the whole input — to another disk or
+    into object storage — keeps every id."""
+    return storage.common_folder(paths)
 
 
 def plan(source, paths: list[str]) -> tuple[list[dict], list[dict]]:
@@ -37,12 +40,12 @@ def plan(source, paths: list[str]) -> tuple[list[dict], list[dict]]:
     anchor = anchor_of(paths)
 
     def origin(path: str) -> str:
-        return os.path.relpath(os.path.abspath(path), anchor)
+        return storage.relative(path, anchor)
 
     folders, units = [], []
     for path in paths:
         if source.kind == "scraped":
-            if os.path.isdir(path):
+            if storage.is_dir(path):
                 folders += read_scraped.list_repositories(source.name, [path], source.priority, source.max_file_bytes, source.exclude,
                                                           source.layout, origins=[origin(path)])
             else:
@@ -61,11 +64,8 @@ def plan(source, paths: list[str]) -> tuple[list[dict], list[dict]]:
 
 def unit_fingerprint(unit: dict) -> int:
     """Path, size and modification time of a unit's file (what resume and the manifest compare)."""
-    try:
-        st = os.stat(unit["path"])
-        key = f"{unit['path']}\0{unit['row_group']}\0{st.st_size}\0{st.st_mtime_ns}"
-    except OSError:
-        key = f"{unit['path']}\0missing"
+    entry = storage.stat(unit["path"])
+    key = f"{unit['path']}\0{unit['row_group']}\0{entry.size}\0{entry.mtime_ns}" if entry else f"{unit['path']}\0missing"
     return xxhash.xxh64_intdigest(key.encode())
 
 

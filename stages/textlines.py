@@ -1,4 +1,4 @@
-"""Lines of a `.jsonl`, `.jsonl.gz` or `.jsonl.zst` (also `.json.gz`) file, decompressed as a stream:
+"""Lines of a `.jsonl`, `.jsonl.gz` or `.jsonl.zst` (also `.json.gz`) file, local or in object storage, decompressed as a stream:
 memory stays flat however large the file is (one chunk and one line at a time)."""
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import zlib
 from typing import Iterator
 
 import zstandard
+
+from codecorpus import storage
 
 READ_CHUNK = 1 << 20
 
@@ -54,7 +56,7 @@ def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
     TruncatedInput after the complete lines before the damage (a partial last line is not yielded)."""
     chunks = _zstd_chunks if path.endswith(".zst") else _gzip_chunks if path.endswith(".gz") else _plain_chunks
     number, tail = 0, b""
-    with open(path, "rb") as fh:
+    with storage.open_input(path) as fh:
         for chunk in chunks(fh):
             lines = (tail + chunk).split(b"\n")
             tail = lines.pop()

@@ -121,6 +121,79 @@ target_bytes = 262_144
 num_cpus = {cpus}
 """
 
+MIXED = """
+[[sources]]
+name = "github"
+paths = ["{root}/repos", "{root}/http.tar.gz"]
+
+[[sources]]
+name = "pile"
+kind = "pile"
+paths = ["{root}/*.jsonl.zst"]
+
+[[sources]]
+name = "codeparrot"
+kind = "codeparrot"
+paths = ["{root}/gc.parquet", "{root}/clean.json.gz"]
+
+[licenses]
+keep = ["mit"]
+
+[filters]
+rules = "quality"
+
+[decontamination]
+benchmarks = ["{benchmarks}"]
+
+[tokenizer]
+vocab_size = 2048
+sample_bytes = 4_000_000
+
+[packing]
+seq_length = 512
+
+[ray]
+num_cpus = 2
+"""   # every source kind in one build: MIXED.format(root=…, benchmarks=…)
+
+
+@pytest.fixture(scope="session")
+def mixed_input(tmp_path_factory) -> Path:
+    """One folder holding input of every source kind: repository folders and an archive (with a
+    secret and an address in one file), Pile files (one cut short), a github-code Parquet file and a
+    codeparrot-clean json.gz; beside it, HumanEval.jsonl holding a "solution" taken from the corpus
+    (for decontamination)."""
+    import gzip
+    import json
+    root = tmp_path_factory.mktemp("mixed") / "input"
+    repos = make_scraped_tree(root / "repos")
+    files = stdlib_files(limit=160, min_bytes=1500)
+    pile = make_pile(root / "00.jsonl.zst", [("Github" if i % 4 else "Enron Emails", p.read_text()) for i, p in enumerate(files[:80])])
+    (root / "01.jsonl.zst").write_bytes(pile.read_bytes()[:-200])                     # truncated
+    make_codeparrot_parquet(root / "gc.parquet", files[80:], row_group_size=25)
+    (root / "clean.json.gz").write_bytes(gzip.compress("".join(
+        json.dumps({"repo_name": f"python/{p.stem}", "path": p.name, "content": p.read_text(), "license": "mit"}) + "\n"
+        for p in stdlib_files("*/*.py", limit=30, min_bytes=1500)).encode()))
+    members = {f"http-main/{p.name}": p.read_bytes() for p in sorted((STDLIB / "http").glob("*.py"))}
+    members["http-main/settings.py"] = ((STDLIB / "sqlite3" / "dump.py").read_bytes()
+                                        + b'\nAWS_ACCESS_KEY_ID = "AKIA2E0A8F3B244C9986"\nADMIN = "ops.lead@acme-robotics.io"\n')
+    make_repo_archive(root / "http.tar.gz", members)
+    decoder = (repos / "python__json" / "decoder.py").read_text()         # a "benchmark solution" taken from the corpus
+    body = decoder[decoder.index("def py_scanstring"):][:900]
+    (root.parent / "HumanEval.jsonl").write_text(json.dumps({"task_id": "HumanEval/7", "prompt": body[:120],
+                                                             "canonical_solution": body[120:], "test": ""}) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mixed_run(mixed_input) -> Path:
+    """The build of mixed_input (MIXED), at mixed_input.parent / "run"."""
+    cfg = mixed_input.parent / "mixed.toml"
+    cfg.write_text(MIXED.format(root=mixed_input, benchmarks=mixed_input.parent / "HumanEval.jsonl"))
+    codecorpus("build", str(cfg), "--out", str(mixed_input.parent / "run"))
+    return mixed_input.parent / "run"
+
+
 def codecorpus(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "codecorpus", *args], capture_output=True, text=True, timeout=900)
     if check:
@@ -233,3 +306,40 @@ def served(run: Path, *paths: str) -> list[int]:
             except urllib.error.HTTPError as exc:
                 statuses.append(exc.code)
     return statuses
+
+
+@pytest.fixture(scope="session")
+def s3_store():
+    """An S3-compatible server (moto's standalone server, pip-installed with the test extra) on a free
+    port of 127.0.0.1, checking credentials as a real store does: one user allowed `s3:*`, a bucket
+    `corpus`. Yields {"endpoint", "env" (the variables a build needs), "fs" (pyarrow's filesystem)};
+    the server is stopped after the session."""
+    import json
+    import logging
+    import os
+
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"     # the three IAM calls below; every request after is checked
+    import boto3
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
+                           aws_secret_access_key="setup")
+        iam.create_user(UserName="builder")
+        iam.put_user_policy(UserName="builder", PolicyName="s3", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="builder")["AccessKey"]
+        env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+               "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1"}
+        fs = pafs.S3FileSystem(endpoint_override=endpoint, access_key=env["AWS_ACCESS_KEY_ID"],
+                               secret_key=env["AWS_SECRET_ACCESS_KEY"], region="us-east-1", allow_bucket_creation=True)
+        fs.create_dir("corpus")
+        yield {"endpoint": endpoint, "env": env, "fs": fs}
+    finally:
+        server.stop()

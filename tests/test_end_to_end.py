@@ -288,59 +288,9 @@ def test_build_with_codegeex_tokenizer(corpus, tmp_path):
     assert "# language: Python\n" in tok.decode(rows[0].tolist())
 
 
-def test_one_build_from_pile_codeparrot_and_archives(corpus, tmp_path):
+def test_one_build_from_pile_codeparrot_and_archives(mixed_run):
     """All three kinds of source in one build: the books balance per source at every stage."""
-    from conftest import make_codeparrot_parquet, make_pile, make_repo_archive, stdlib_files
-    root, repos = corpus
-    files = stdlib_files(limit=160, min_bytes=1500)
-    pile = make_pile(tmp_path / "00.jsonl.zst", [("Github" if i % 4 else "Enron Emails", p.read_text()) for i, p in enumerate(files[:80])])
-    (tmp_path / "01.jsonl.zst").write_bytes(pile.read_bytes()[:-200])                     # truncated
-    make_codeparrot_parquet(tmp_path / "gc.parquet", files[80:], row_group_size=25)
-    members = {f"http-main/{p.name}": p.read_bytes() for p in sorted((STDLIB / "http").glob("*.py"))}
-    members["http-main/settings.py"] = ((STDLIB / "sqlite3" / "dump.py").read_bytes()
-                                        + b'\nAWS_ACCESS_KEY_ID = "AKIA2E0A8F3B244C9986"\nADMIN = "ops.lead@acme-robotics.io"\n')
-    archive = make_repo_archive(tmp_path / "http.tar.gz", members)
-    decoder = (repos / "python__json" / "decoder.py").read_text()         # a "benchmark solution" taken from the corpus
-    body = decoder[decoder.index("def py_scanstring"):][:900]
-    (tmp_path / "HumanEval.jsonl").write_text(json.dumps({"task_id": "HumanEval/7", "prompt": body[:120],
-                                                          "canonical_solution": body[120:], "test": ""}) + "\n")
-    cfg = tmp_path / "mixed.toml"
-    cfg.write_text(f"""
-[[sources]]
-name = "github"
-paths = ["{repos}", "{archive}"]
-
-[[sources]]
-name = "pile"
-kind = "pile"
-paths = ["{tmp_path}/*.jsonl.zst"]
-
-[[sources]]
-name = "codeparrot"
-kind = "codeparrot"
-paths = ["{tmp_path}/gc.parquet"]
-
-[licenses]
-keep = ["mit"]
-
-[filters]
-rules = "quality"
-
-[decontamination]
-benchmarks = ["{tmp_path}/HumanEval.jsonl"]
-
-[tokenizer]
-vocab_size = 2048
-sample_bytes = 4_000_000
-
-[packing]
-seq_length = 512
-
-[ray]
-num_cpus = 2
-""")
-    codecorpus("build", str(cfg), "--out", str(tmp_path / "run"))
-    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    stats = json.loads((mixed_run / "stats.json").read_text())
     ingest = stats["stages"]["01_ingest"]
     assert set(ingest["by_source"]) == {"github", "pile", "codeparrot"}
     for stage in stats["stages"].values():
@@ -352,18 +302,18 @@ num_cpus = 2
     assert stats["stages"]["03_filter"]["dropped"]["license_not_allowed:gpl-3.0"] > 0
     langs = stats["stages"]["02_language"]["by_source"]["pile"]
     assert langs["kept"] > 0.9 * (ingest["by_source"]["pile"]["kept"])       # path-less Python identified from content
-    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    manifest = json.loads((mixed_run / "manifest.json").read_text())
     assert set(manifest["tokens"]["by_source"]) == {"github", "pile", "codeparrot"}
     clean = stats["stages"]["04_clean"]
     assert clean["dropped"]["benchmark:HumanEval/HumanEval/7"] >= 2          # decoder.py and its fork's copy
     assert clean["redactions"]["aws_access_key_id"] == 1 and clean["redactions"]["email"] >= 1
-    shards_text = load_tokenizer(tmp_path / "run" / "tokenizer" / "tokenizer.json").decode(
-        np.concatenate([np.stack(read_shard(tmp_path / "run" / "shards" / s["shard"]).column("input_ids").to_numpy(zero_copy_only=False)).ravel()
+    shards_text = load_tokenizer(mixed_run / "tokenizer" / "tokenizer.json").decode(
+        np.concatenate([np.stack(read_shard(mixed_run / "shards" / s["shard"]).column("input_ids").to_numpy(zero_copy_only=False)).ravel()
                         for s in manifest["shards"]]).tolist())
     assert "AKIA2E0A8F3B244C9986" not in shards_text and "ops.lead@acme-robotics.io" not in shards_text
     assert "<KEY>" in shards_text and "def py_scanstring" not in shards_text
     # the quality rules ran inside the build: signals on every file they judged, kept or dropped, and SQL filters by them
-    run = str(tmp_path / "run")
+    run = str(mixed_run)
     judged = json.loads(codecorpus("query", run, "SELECT count(*) AS n, count(quality.content_language) AS c FROM files "
                                    "WHERE quality IS NOT NULL", "--json").stdout)
     assert judged["n"] == stats["stages"]["04_clean"]["kept"] and judged["c"] > 0.5 * judged["n"]   # the Pile's have no path

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from codecorpus import storage
 from codecorpus.trainer.errors import TrainerError
 
 
@@ -24,6 +26,56 @@ def read_manifest(run: str | Path) -> dict:
     if not path.is_file():
         raise TrainerError(f"{run}: no manifest.json — not a finished codecorpus build")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def cache_root() -> Path:
+    """Where runs in object storage are copied: $CODECORPUS_CACHE, else ~/.cache/codecorpus."""
+    return Path(os.environ.get("CODECORPUS_CACHE") or Path.home() / ".cache" / "codecorpus")
+
+
+def local_run(run: str, echo=print) -> str:
+    """A run in object storage (`s3://bucket/prefix/run`) copied to the local cache: shards are memory-
+    mapped, so the trainer reads local files. Each shard is fetched unless a whole copy with the
+    manifest's sha256 is already there, and checked after; the manifest is written last (a cache
+    interrupted midway is completed by the next call). The runs of an increment's chain that are in
+    object storage are cached too. A local run is returned as it is."""
+    if not storage.is_remote(run):
+        return run
+    run = run.rstrip("/")
+    root = cache_root() / "runs" / run[len(storage.SCHEME):]
+    try:
+        raw = storage.read_bytes(f"{run}/manifest.json")
+    except FileNotFoundError:
+        raise TrainerError(f"{run}: no manifest.json — not a finished codecorpus build") from None
+    except OSError as exc:
+        raise TrainerError(f"{run}: cannot read: {storage.describe_error(exc)} (endpoint: {storage.s3_settings()[0] or 'AWS'})") from None
+    manifest = json.loads(raw)
+    for earlier in manifest.get("base", {}).get("chain", []):
+        if storage.is_remote(earlier["path"]):
+            earlier["path"] = local_run(earlier["path"], echo)
+    (root / "shards").mkdir(parents=True, exist_ok=True)
+    fetched = 0
+    for entry in manifest["shards"]:
+        path = root / "shards" / entry["shard"]
+        if path.is_file() and _sha256(path) == entry["sha256"]:
+            continue
+        storage.download(f"{run}/shards/{entry['shard']}", str(path))
+        if _sha256(path) != entry["sha256"]:
+            raise TrainerError(f"{run}/shards/{entry['shard']}: not the shard the manifest lists (sha256 differs)")
+        fetched += 1
+    (root / "tokenizer").mkdir(exist_ok=True)
+    storage.download(f"{run}/tokenizer/tokenizer.json", str(root / "tokenizer" / "tokenizer.json"))
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    echo(f"data: {run} cached in {root} ({fetched} of {len(manifest['shards'])} shard(s) fetched, sha256 checked)")
+    return str(root)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _map_shard(path: Path, row_length: int) -> np.ndarray:
@@ -68,11 +120,7 @@ def check_shards(run: str | Path, manifest: dict) -> list[tuple[Path, dict]]:
         rows = len(_map_shard(path, manifest["row_length"]))
         if rows != entry["rows"]:
             raise TrainerError(f"{path}: {rows} rows, the manifest says {entry['rows']}")
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 24):
-                digest.update(chunk)
-        if entry.get("sha256") and digest.hexdigest() != entry["sha256"]:
+        if entry.get("sha256") and _sha256(path) != entry["sha256"]:
             raise TrainerError(f"{path}: not the shard the manifest lists (sha256 differs): a file of another run?")
     return shards
 

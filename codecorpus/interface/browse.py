@@ -15,14 +15,20 @@ A stage that has not run yet (a build still going, or one that failed) is an emp
 same columns, and the per-file pass shows the partitions it finished so far, so the same query works
 on a run at any point. Filters on `reason`, `stage`, `language`… are pushed down
 to the Parquet files: DuckDB skips every file (row group) whose statistics exclude the value.
+
+A run in object storage (`s3://bucket/runs/NAME`, codecorpus.storage) is read in place too: its
+Parquet files are Arrow datasets over pyarrow's S3 filesystem, scanned by DuckDB (no DuckDB
+extension is loaded or downloaded).
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import duckdb
 
+from codecorpus import storage
 from codecorpus.errors import CodecorpusError
 from codecorpus.pipeline.rundir import CLUSTERS, DOCUMENTS, FILES, SHUFFLE_STAGES, STAGES
 from codecorpus.stages.per_file import KEPT_SCHEMA, REJECTS_SCHEMA
@@ -35,56 +41,56 @@ class RunError(CodecorpusError):
     """Not a run folder (or not one this version reads)."""
 
 
-def _files(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
-
-
-def _written(stages: Path, name: str, part: str) -> Path:
+def _written(stages: str, name: str, part: str) -> str:
     """A part of a stage's folder; while its step runs (or after it failed), of the partitions it
     finished so far (NAME.partial/, each file complete once it is there)."""
-    folder = stages / name if (stages / name).is_dir() else stages / f"{name}.partial"
-    return folder / part
+    folder = storage.join(stages, name)
+    return storage.join(folder if storage.is_dir(folder) else f"{folder}.partial", part)
 
 
 def connect(run: str | Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection (in memory) with the run's views, whatever the run's state: finished, still
     building, stopped or failed (a stage not written yet is an empty view with its columns)."""
-    run = Path(run)
-    stages = run / "stages"
-    if not (run / "stats.json").is_file() and not stages.is_dir():
+    run = str(run) if storage.is_remote(str(run)) else os.fspath(run)
+    stages = storage.join(run, "stages")
+    if not storage.is_file(storage.join(run, "stats.json")) and not storage.is_dir(stages):
         raise RunError(f"{run}: not a codecorpus run (no stats.json, no stages/)")
     con = duckdb.connect()
     empty_files, empty_rejects = KEPT_SCHEMA.empty_table(), REJECTS_SCHEMA.empty_table()
     con.register("empty_files", empty_files)
     con.register("empty_rejects", empty_rejects)
-    files, rejects = _files(_written(stages, FILES, "kept")), _files(_written(stages, FILES, "rejects"))
-    con.execute(f"CREATE VIEW files AS SELECT * FROM {f'read_parquet({files!r})' if files else 'empty_files'}")
+
+    def scan(name: str, folder: str, empty: str) -> str:
+        """What a view reads: the folder's Parquet files (an Arrow dataset in object storage), else `empty`."""
+        files = storage.parquet_files(folder)
+        if files and storage.is_remote(run):
+            con.register(f"parquet_{name}", storage.dataset(files))
+            return f"parquet_{name}"
+        return f"read_parquet({files!r})" if files else empty
+
+    con.execute(f"CREATE VIEW files AS SELECT * FROM {scan('files', _written(stages, FILES, 'kept'), 'empty_files')}")
     keys = ", ".join(c for c in KEPT_SCHEMA.names if c not in ("text", "content_hash"))
-    for name in SHUFFLE_STAGES:
-        written = _files(stages / name)              # a shuffle stage appears whole, never in part
-        con.execute(f"CREATE VIEW stage_{name} AS SELECT * FROM " +
-                    (f"read_parquet({written!r})" if written else f"(SELECT {keys} FROM empty_files)"))
+    written = {}
+    for name in SHUFFLE_STAGES:                       # a shuffle stage appears whole, never in part
+        written[name] = scan(name, storage.join(stages, name), "")
+        con.execute(f"CREATE VIEW stage_{name} AS SELECT * FROM " + (written[name] or f"(SELECT {keys} FROM empty_files)"))
     meta = ", ".join(f"r.{c}" for c in META)
     later = [f"SELECT {meta}, '{name}' AS stage, f.text FROM stage_{name} r JOIN files f USING (id) WHERE r.status <> 'kept'"
              for name in SHUFFLE_STAGES]
-    early = f"SELECT {', '.join(META)}, stage, text FROM {f'read_parquet({rejects!r})' if rejects else 'empty_rejects'}"
+    early = f"SELECT {', '.join(META)}, stage, text FROM {scan('rejects', _written(stages, FILES, 'rejects'), 'empty_rejects')}"
     con.execute("CREATE VIEW rejects AS " + " UNION ALL ".join([early, *later]))
-    last = next((name for name in reversed(SHUFFLE_STAGES) if _files(stages / name)), None)
+    last = next((name for name in reversed(SHUFFLE_STAGES) if written[name]), None)
     if last:
         con.execute(f"CREATE VIEW kept AS SELECT f.* FROM files f SEMI JOIN "
                     f"(SELECT id FROM stage_{last} WHERE status = 'kept') k USING (id)")
     else:
         con.execute("CREATE VIEW kept AS SELECT * FROM files")
-    clusters = stages / CLUSTERS
-    con.execute("CREATE VIEW clusters AS SELECT * FROM " + (
-        f"read_parquet({_files(clusters)!r})" if _files(clusters) else
+    con.execute("CREATE VIEW clusters AS SELECT * FROM " + scan("clusters", storage.join(stages, CLUSTERS),
         "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS survivor_id, NULL::BIGINT AS cluster_size, NULL::DOUBLE AS similarity WHERE false)"))
-    documents = _files(stages / DOCUMENTS)
     con.register("empty_documents", DOCUMENTS_SCHEMA.empty_table())
-    con.execute("CREATE VIEW documents AS SELECT * EXCLUDE (part) FROM " +
-                (f"read_parquet({documents!r})" if documents else "empty_documents"))
-    manifest = run / "manifest.json"
-    shards = json.loads(manifest.read_text())["shards"] if manifest.is_file() else []
+    con.execute("CREATE VIEW documents AS SELECT * EXCLUDE (part) FROM " + scan("documents", storage.join(stages, DOCUMENTS), "empty_documents"))
+    manifest = storage.join(run, "manifest.json")
+    shards = json.loads(storage.read_text(manifest))["shards"] if storage.is_file(manifest) else []
     con.execute("CREATE TABLE shards (shard VARCHAR, rows BIGINT, sha256 VARCHAR)")
     if shards:
         con.executemany("INSERT INTO shards VALUES (?, ?, ?)", [(s["shard"], s["rows"], s.get("sha256")) for s in shards])

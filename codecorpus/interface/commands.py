@@ -96,8 +96,16 @@ def _stderr_to(path: Path | None):
 
 
 def _load_run(path: str) -> tuple[dict, dict | None]:
+    """A run's stats and manifest (None before it has one), from its folder or from object storage."""
+    from codecorpus import storage
     from codecorpus.pipeline.rundir import RunDir
 
+    if storage.is_remote(path):
+        read = {name: storage.join(path, name) for name in ("stats.json", "manifest.json")}
+        found = {name: json.loads(storage.read_text(p)) for name, p in read.items() if storage.is_file(p)}
+        if not found:
+            raise UserError(f"{path}: not a codecorpus run (no stats.json or manifest.json)")
+        return found.get("stats.json", {}), found.get("manifest.json")
     run = RunDir(path)
     if not run.root.is_dir():
         raise UserError(f"{path}: " + ("a file, not a run folder" if run.root.exists() else "no such folder"))
@@ -145,6 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = validate(TrainConfig, parse_toml(args.config), args.config)
     if args.node_rank >= args.nodes:
         raise UserError(f"--node-rank {args.node_rank}: not a node of --nodes {args.nodes} (0 … {args.nodes - 1})")
+    from codecorpus.trainer.data import local_run
+    args.data = local_run(args.data)          # a run in object storage: copied to the local cache once per node
     overrides = {k: v for k, v in (("steps", args.steps), ("log_every", args.log_every), ("out_dir", args.out_dir)) if v is not None}
     if args.nproc and not args.dry_run:
         from codecorpus.trainer.data import read_manifest
@@ -163,11 +173,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _run_folder(path: str) -> str:
-    """A run whose files' records can be read (show, query, serve)."""
-    if not Path(path).is_dir():
-        raise UserError(f"{path}: " + ("a file, not a run folder" if Path(path).exists() else "no such run folder"))
-    manifest = Path(path) / "manifest.json"
-    cut = json.loads(manifest.read_text(encoding="utf-8")).get("opt_out") if manifest.is_file() else None
+    """A run whose files' records can be read (show, query, serve): a folder, or a run in object storage."""
+    from codecorpus import storage
+
+    if not storage.is_dir(path):
+        raise UserError(f"{path}: " + ("a file, not a run folder" if storage.stat(path) else "no such run folder"))
+    manifest = storage.join(path, "manifest.json")
+    cut = json.loads(storage.read_text(manifest)).get("opt_out") if storage.is_file(manifest) else None
     if cut:
         raise UserError(f"{path}: made by `codecorpus remove` from {cut['origin']}, whose records it reuses: read that run "
                         f"(the removed files are listed in {path}/stages/10_opt_out)")
@@ -246,8 +258,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     require("mindspore", "train", "codecorpus export")
     from codecorpus.pipeline.export import export_mindrecord
 
+    from codecorpus.trainer.data import local_run
+
+    if args.run.startswith("s3://") and not args.out:
+        raise UserError(f"{args.run}: a run in object storage: give --out (a local folder)")
     out = args.out or str(Path(args.run) / "export" / args.format)
-    result = export_mindrecord(args.run, out, files=args.files)
+    result = export_mindrecord(local_run(args.run), out, files=args.files)   # object storage: shards copied to the local cache
     print(f"{result['rows']:,} rows → " + ", ".join(result["files"]))
     return 0
 

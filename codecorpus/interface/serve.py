@@ -23,6 +23,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from codecorpus import storage
 from codecorpus.interface.browse import connect, journey
 from codecorpus.interface.show import LEXERS, SIMILARITY_BIN, Filters, select
 
@@ -66,8 +67,8 @@ def make_app(run: str | Path) -> Flask:
     @app.get("/")
     def index():
         con = connect(run)
-        stats_path = Path(run) / "stats.json"
-        status = json.loads(stats_path.read_text()).get("status", "?") if stats_path.is_file() else "?"
+        stats_path = storage.join(str(run), "stats.json")
+        status = json.loads(storage.read_text(stats_path)).get("status", "?") if storage.is_file(stats_path) else "?"
         drops = con.execute("SELECT stage, reason, count(*) FROM rejects GROUP BY ALL ORDER BY stage, count(*) DESC").fetchall()
         langs = con.execute("SELECT coalesce(language, 'unknown'), count(*) FROM kept GROUP BY ALL ORDER BY 2 DESC").fetchall()
         sims = con.execute(f"SELECT {SIMILARITY_BIN} AS b, count(*) FROM clusters GROUP BY ALL ORDER BY b").fetchall()

@@ -1,0 +1,153 @@
+"""S3-compatible object storage (`s3://bucket/prefix/…`), against a real S3 server (conftest.s3_store:
+moto's server on 127.0.0.1, credentials checked): every source kind read from it gives the records and
+the shards that the same files give from the local disk; a run uploaded there is read in place by
+stats/query/show/serve and trained on through a local cache; a store that cannot be read is one line."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pytest
+
+from codecorpus.interface.browse import query
+from codecorpus.interface.serve import make_app
+from codecorpus.pipeline.config import ConfigError, load_config
+from codecorpus.stages import read_scraped, sources
+from codecorpus.trainer.data import local_run
+from codecorpus.trainer.errors import TrainerError
+from conftest import MIXED, TINY_MODEL, codecorpus
+
+
+@pytest.fixture(scope="module")
+def store_env(s3_store):
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in s3_store["env"].items():
+            mp.setenv(key, value)
+        yield s3_store
+
+
+@pytest.fixture(scope="module")
+def inputs(mixed_input, store_env):
+    """conftest.mixed_input (every source kind) on disk and under s3://corpus/mixed, with MIXED's
+    config for each: (local config text, s3 config text)."""
+    pafs.copy_files(str(mixed_input), "corpus/mixed", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=store_env["fs"])
+    benchmarks = mixed_input.parent / "HumanEval.jsonl"
+    return MIXED.format(root=mixed_input, benchmarks=benchmarks), MIXED.format(root="s3://corpus/mixed", benchmarks=benchmarks)
+
+
+def read_all(source) -> pa.Table:
+    """Every record of one configured source, as the build's per-file pass reads them (without Ray)."""
+    folders, units = sources.plan(source, source.resolved_paths())
+    tables = [read_scraped.read_files(pa.Table.from_pylist(read_scraped.list_files(f))) for f in folders]
+    tables += [t for unit in units for t in sources.read_unit(pa.Table.from_pylist([unit]))]
+    return pa.concat_tables(tables).sort_by("id")
+
+
+def test_every_source_kind_reads_the_same_records_from_object_storage(inputs, tmp_path):
+    configs = {}
+    for name, text in zip(("local", "s3"), inputs):
+        (tmp_path / f"{name}.toml").write_text(text)
+        configs[name] = load_config(tmp_path / f"{name}.toml")
+    for on_disk, in_store in zip(configs["local"].sources, configs["s3"].sources):
+        assert [p.startswith("s3://corpus/mixed/") for p in in_store.resolved_paths()] == [True] * len(on_disk.resolved_paths())
+        a, b = read_all(on_disk), read_all(in_store)
+        assert a.num_rows > 20 and set(a.column("status").to_pylist()) >= {"kept"}
+        assert b.equals(a), on_disk.name
+    statuses = read_all(configs["s3"].sources[1]).column("reason").to_pylist()
+    assert "truncated_or_corrupt" in statuses and "pile_set:Enron Emails" in statuses
+
+
+@pytest.mark.slow
+def test_a_build_from_object_storage_gives_the_shards_of_the_same_build_from_disk(inputs, mixed_run, tmp_path):
+    """conftest.MIXED (every source kind, licenses, quality rules, decontamination) with its input
+    under s3://corpus/mixed: the same shards, byte for byte, as the build from the disk."""
+    (tmp_path / "s3.toml").write_text(inputs[1])
+    out = codecorpus("build", str(tmp_path / "s3.toml"), "--out", str(tmp_path / "run")).stdout
+    local, s3 = (json.loads((r / "manifest.json").read_text()) for r in (mixed_run, tmp_path / "run"))
+    assert s3["shards"] == local["shards"] and local["rows"] > 0, out           # names, rows and sha256 of every shard
+    assert {k: v["kept"] for k, v in s3["stages"].items()} == {k: v["kept"] for k, v in local["stages"].items()}
+
+
+@pytest.fixture(scope="module")
+def run_in_store(run, store_env) -> str:
+    """The shared end-to-end build uploaded as it is (as `aws s3 sync` would)."""
+    pafs.copy_files(str(run), "corpus/runs/e2e", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=store_env["fs"])
+    return "s3://corpus/runs/e2e"
+
+
+@pytest.mark.slow
+def test_stats_query_show_and_serve_read_a_run_in_object_storage(run, run_in_store):
+    """Read in place (Arrow datasets over S3 under DuckDB): the same answers as from the folder."""
+    stats = json.loads(codecorpus("stats", run_in_store, "--json").stdout)
+    assert stats == {name: json.loads((run / f"{name}.json").read_text()) for name in ("stats", "manifest")}
+    for sql in ("SELECT stage, reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY ALL",
+                "SELECT count(*), sum(size), min(id) FROM kept", "SELECT * FROM clusters ORDER BY id",
+                "SELECT * FROM shards", "SELECT count(*) FROM documents", "SELECT count(*) FROM stage_08_tokenize"):
+        assert query(run_in_store, sql) == query(str(run), sql), sql
+    assert query(run_in_store, "SELECT count(*) FROM clusters")[1][0][0] > 0
+    shown = [codecorpus("show", where, "--limit", "3", "--json").stdout for where in (str(run), run_in_store)]
+    assert shown[1] == shown[0] and len(shown[0].splitlines()) == 3
+    page = make_app(run_in_store).test_client().get("/")
+    assert page.status_code == 200 and "Near duplicates removed" in page.get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_train_reads_a_run_in_object_storage_through_a_local_cache(run, run_in_store, tmp_path, monkeypatch):
+    """`train --data s3://…` trains on a local copy holding the run's own shards; a second start
+    fetches nothing."""
+    monkeypatch.setenv("CODECORPUS_CACHE", str(tmp_path / "cache"))
+    manifest = json.loads((run / "manifest.json").read_text())
+    (tmp_path / "tiny.toml").write_text(TINY_MODEL + f'[train]\nsteps = 3\nbatch_size = 2\nout_dir = "{tmp_path / "out"}"\n')
+    said = codecorpus("train", str(tmp_path / "tiny.toml"), "--data", "s3://corpus/runs/e2e").stdout
+    shards = len(manifest["shards"])
+    assert f"({shards} of {shards} shard(s) fetched, sha256 checked)" in said, said
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "out" / "rank_0" / "steps.jsonl").read_text().splitlines()]
+    assert len(losses) == 3 and all(0 < x < 20 for x in losses)
+    cache = tmp_path / "cache" / "runs" / "corpus" / "runs" / "e2e"
+    for entry in manifest["shards"]:                # the trainer read these files: the run's own bytes
+        assert (cache / "shards" / entry["shard"]).read_bytes() == (run / "shards" / entry["shard"]).read_bytes()
+    again = []
+    assert local_run("s3://corpus/runs/e2e", echo=again.append) == str(cache)
+    assert f"(0 of {shards} shard(s) fetched" in again[0]                # the second start fetches nothing
+    with pytest.raises(TrainerError, match="s3://corpus/runs/nothing-here: no manifest.json"):
+        local_run("s3://corpus/runs/nothing-here")
+
+
+@pytest.mark.parametrize("case", ["missing bucket", "wrong secret key", "endpoint that does not answer"])
+def test_a_store_that_cannot_be_read_is_one_line_naming_the_source(case, inputs, tmp_path, monkeypatch):
+    text = inputs[1].replace("s3://corpus/", "s3://no-such-bucket/") if case == "missing bucket" else inputs[1]
+    if case == "wrong secret key":
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-key")
+    if case == "endpoint that does not answer":
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")          # the discard port: nothing listens
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "c.toml")
+    message = str(err.value)
+    assert "\n" not in message and "sources[github].paths" in message
+    expected = {"missing bucket": "s3://no-such-bucket/mixed/repos does not exist",     # S3 answers a HEAD (no body) with
+                "wrong secret key": "AWS Error (ACCESS_DENIED|SIGNATURE_DOES_NOT_MATCH)",   # 403, a listing with the reason
+                "endpoint that does not answer": "NETWORK_CONNECTION"}[case]
+    assert re.search(expected, message), message
+
+
+def test_the_cli_refuses_before_any_work(inputs, tmp_path, store_env):
+    (tmp_path / "c.toml").write_text(inputs[1])
+    env = {**store_env["env"], "AWS_SECRET_ACCESS_KEY": "not-the-key"}
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert proc.returncode != 0
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "AWS Error ACCESS_DENIED" in lines[0], lines
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_source_mixing_local_and_s3_paths_is_refused(tmp_path):
+    (tmp_path / "c.toml").write_text('[[sources]]\nname = "x"\npaths = ["s3://corpus/a", "/tmp"]\n')
+    with pytest.raises(ConfigError, match=r"sources.*paths.*all local or all s3://"):
+        load_config(tmp_path / "c.toml")
