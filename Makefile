@@ -30,6 +30,7 @@ bench: setup
 	$(BIN)/python -m bench.fixed_costs
 	$(BIN)/python -m bench.opt_out
 	$(BIN)/python -m bench.incremental
+	$(BIN)/python -m bench.object_storage
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.langid --fetch
 	$(BIN)/python -m bench.secrets

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +25,7 @@ VENDORED_DIRS = frozenset({"node_modules", "vendor", "third_party", "bower_compo
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 MINIFIED_SUFFIXES = (".min.js", ".min.css")
 BINARY_SNIFF_BYTES = 8192
+OBJECT_READS = 16               # objects of a batch fetched at once from object storage
 
 
 
@@ -96,8 +98,10 @@ def list_files(repo: dict) -> list[dict]:
     `bytes` is the size (up to the cap) of a file that will be read."""
     rows = []
     for abs_path in _walk(repo["repo_root"], repo["top_level_only"]):
+        extra = {}
         if isinstance(abs_path, storage.Entry):   # an object: its size and time come with the listing
             fp = xxhash.xxh64_intdigest(f"{abs_path.path}\0{abs_path.size}\0{abs_path.mtime_ns}".encode()) - (1 << 63)
+            extra = {"object_size": abs_path.size}  # read_one needs no request of its own for it
             abs_path, size = abs_path.path, min(abs_path.size, repo["max_file_bytes"])
         else:
             try:
@@ -116,7 +120,7 @@ def list_files(repo: dict) -> list[dict]:
             source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path, path=path,
             priority=repo["priority"], max_file_bytes=repo["max_file_bytes"], fingerprint=fp, license=repo.get("license"),
             origin=repo.get("origin", ""), excluded=excluded, bytes=0 if excluded else size,   # bytes: what plan orders by
-        ))
+            **extra))
     return rows
 
 
@@ -141,14 +145,15 @@ def skipped_by_path(path: str) -> str | None:
     return None
 
 
-def read_one(abs_path: str, path: str, repo_root: str, max_file_bytes: int) -> tuple[str, str | None, str | None, int]:
-    """(status, reason, text, size) for one listed file."""
+def read_one(abs_path: str, path: str, repo_root: str, max_file_bytes: int,
+             object_size: int | None = None) -> tuple[str, str | None, str | None, int]:
+    """(status, reason, text, size) for one listed file (`object_size`: an object's size from its listing)."""
     if "\ufffd" in abs_path and not os.path.lexists(abs_path):
         return QUARANTINED, "undecodable_file_name", None, 0
     if reason := skipped_by_path(path):
         return DROPPED, reason, None, 0
     if storage.is_remote(abs_path):
-        return _read_object(abs_path, max_file_bytes)
+        return _read_object(abs_path, object_size, max_file_bytes)
     try:
         st = os.lstat(abs_path)
         if stat.S_ISLNK(st.st_mode):
@@ -183,29 +188,40 @@ def _judge(data: bytes, size: int) -> tuple[str, str | None, str | None, int]:
     return (QUARANTINED if reason else "kept"), reason, text, len(data)
 
 
-def _read_object(url: str, max_file_bytes: int) -> tuple[str, str | None, str | None, int]:
-    """read_one for an object in object storage (no symlinks there; its size is asked, then its bytes)."""
+def _read_object(url: str, size: int | None, max_file_bytes: int) -> tuple[str, str | None, str | None, int]:
+    """read_one for an object in object storage: no symlinks there; its size from the listing (asked
+    where not given), then one GET for its bytes (none for an empty or oversized object)."""
     try:
-        with storage.open_input(url) as fh:
-            size = fh.size()
-            if size == 0:
-                return DROPPED, "empty", None, 0
-            if size > max_file_bytes:
-                return DROPPED, "over_size_cap", None, size
-            data = fh.read(max_file_bytes + 1)
+        if size is None:
+            entry = storage.stat(url)
+            if entry is None:
+                raise FileNotFoundError(url)
+            size = entry.size
+        if size == 0:
+            return DROPPED, "empty", None, 0
+        if size > max_file_bytes:
+            return DROPPED, "over_size_cap", None, size
+        data = storage.read_bytes(url)
     except OSError as exc:
         return QUARANTINED, f"unreadable:{type(exc).__name__}", None, 0
     return _judge(data, size)
 
 
 def read_files(listing: pa.Table) -> pa.Table:
-    """Turn a batch of listed files into records (see RECORD_SCHEMA)."""
-    rows = []
-    for row in listing.to_pylist():
+    """Turn a batch of listed files into records (see RECORD_SCHEMA). Objects in object storage are
+    fetched OBJECT_READS at a time (each read waits on the network, not on this CPU)."""
+    listed = listing.to_pylist()
+
+    def judged(row: dict) -> tuple[str, str | None, str | None, int]:
         if row["excluded"]:
-            status, reason, text, size = DROPPED, "excluded_path", None, 0
-        else:
-            status, reason, text, size = read_one(row["abs_path"], row["path"], row["repo_root"], row["max_file_bytes"])
-        rows.append(new_record(row["source"], row["repo"], row["path"], row["priority"], text=text, size=size,
-                               license=row.get("license"), status=status, reason=reason, origin=row.get("origin", "")))
-    return records_table(rows)
+            return DROPPED, "excluded_path", None, 0
+        return read_one(row["abs_path"], row["path"], row["repo_root"], row["max_file_bytes"], row.get("object_size"))
+
+    if any(storage.is_remote(row["abs_path"]) for row in listed):
+        with ThreadPoolExecutor(OBJECT_READS) as pool:
+            results = list(pool.map(judged, listed))
+    else:
+        results = [judged(row) for row in listed]
+    return records_table([new_record(row["source"], row["repo"], row["path"], row["priority"], text=text, size=size,
+                                     license=row.get("license"), status=status, reason=reason, origin=row.get("origin", ""))
+                          for row, (status, reason, text, size) in zip(listed, results)])

@@ -310,7 +310,7 @@ def served(run: Path, *paths: str) -> list[int]:
 
 @pytest.fixture(scope="session")
 def s3_store():
-    """An S3-compatible server (moto's standalone server, pip-installed with the test extra) on a free
+    """An S3-compatible server (moto's standalone server, pip-installed with the test extra: `moto[s3]`, `flask-cors`) on a free
     port of 127.0.0.1, checking credentials as a real store does: one user allowed `s3:*`, a bucket
     `corpus`. Yields {"endpoint", "env" (the variables a build needs), "fs" (pyarrow's filesystem)};
     the server is stopped after the session."""

@@ -1,0 +1,113 @@
+"""A build reading its input from S3-compatible object storage against the same build reading it from
+the disk: both times, the requests the store answered, and whether the shards are the same bytes.
+
+Input: the demo's first source, this interpreter's standard library (its tests and site-packages
+excluded), uploaded to a bucket of moto's S3 server (the one the tests use: moto's standalone server, started
+here on 127.0.0.1, in this process). Both builds are `codecorpus build` in a fresh process, each
+starting and stopping its own local Ray, with the demo's filters, dedup and tokenizer settings; the
+run folder is on the local disk in both (`--out s3://…` is not there yet). Requests are counted from
+the server's own request log, by method.
+
+    .venv/bin/python -m bench.object_storage [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = (ROOT / "configs" / "demo.toml").read_text().split("[filters]", 1)[1]   # the demo's filters, dedup, tokenizer…
+SOURCE = """[[sources]]
+name = "stdlib"
+kind = "scraped"
+paths = ["{path}"]
+exclude = ["site-packages/*", "dist-packages/*", "test/*", "*/test/*", "*/tests/*"]
+
+"""
+
+
+class RequestCounter(logging.Handler):
+    """Counts the requests in the S3 server's log lines ('"GET /bucket/key HTTP/1.1" 200'), by method."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.counts: collections.Counter = collections.Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r'"(?:\x1b\[[0-9;]*m)*([A-Z]+) /', record.getMessage())   # werkzeug colours some lines
+        if found:
+            self.counts[found.group(1)] += 1
+
+
+def build(cfg: Path, out: Path, env: dict) -> tuple[float, dict]:
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out)], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "RAY_ADDRESS": "", **env})
+    if proc.returncode:
+        raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
+    print(proc.stdout.rstrip())
+    return time.time() - started, json.loads((out / "manifest.json").read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keep", type=Path, help="keep both runs in this folder")
+    args = ap.parse_args()
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    counter = RequestCounter()
+    log = logging.getLogger("werkzeug")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    log.addHandler(counter)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+               "AWS_REGION": "us-east-1"}
+        fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key="bench", secret_key="bench",
+                               region="us-east-1", allow_bucket_creation=True)
+        fs.create_dir("bench")
+        stdlib = Path(sysconfig.get_paths()["stdlib"])
+        started = time.time()
+        for entry in sorted(stdlib.iterdir()):
+            if entry.name not in ("site-packages", "dist-packages", "__pycache__") and not entry.is_symlink():
+                pafs.copy_files(str(entry), f"bench/{stdlib.name}/{entry.name}", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+        print(f"uploaded {stdlib} to s3://bench/{stdlib.name} in {time.time() - started:.0f}s ({counter.counts['PUT']:,} PUTs)")
+        with (contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory()) as tmp:
+            tmp = Path(tmp)
+            tmp.mkdir(parents=True, exist_ok=True)
+            results = {}
+            # the same folder name: the loose files of a root form a repository named after it (ids as on disk)
+            for name, path in (("disk", str(stdlib)), ("s3", f"s3://bench/{stdlib.name}")):
+                (tmp / f"{name}.toml").write_text(SOURCE.format(path=path) + "[filters]" + SETTINGS)
+                counter.counts.clear()
+                print(f"== input on {name}")
+                seconds, manifest = build(tmp / f"{name}.toml", tmp / name, env)
+                results[name] = (seconds, manifest, collections.Counter(counter.counts))
+        (disk_s, disk_m, _), (s3_s, s3_m, requests) = results["disk"], results["s3"]
+        print(f"\ninput on the disk: {disk_s:.1f} s; in object storage: {s3_s:.1f} s = {s3_s / disk_s:.2f}× "
+              f"(target for a whole build on object storage: ≤ 1.5×)")
+        files = s3_m["stages"]["01_ingest"]["in"]
+        print(f"requests the S3 server answered during that build: {sum(requests.values()):,} "
+              f"({', '.join(f'{m} {n:,}' for m, n in requests.most_common())}) for {files:,} files listed")
+        print(f"same shards (names, rows, sha256): {s3_m['shards'] == disk_m['shards']}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
