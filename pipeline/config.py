@@ -14,10 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
+from codecorpus import storage
 from codecorpus.errors import CodecorpusError
 from codecorpus.stages.langid import CODEGEEX_LANGUAGES, KNOWN_LANGUAGES
 from codecorpus.stages.license import PERMISSIVE
-from codecorpus import storage
 from codecorpus.stages.quality_rules import DEFAULTS as QUALITY_DEFAULTS, RULE_NAMES, QualitySettings
 
 

@@ -21,9 +21,9 @@ from typing import Callable, Iterator
 import ray
 
 import codecorpus
+from codecorpus import storage
 from codecorpus.pipeline.config import BuildConfig, RayConfig
 from codecorpus.pipeline.errors import BuildError
-from codecorpus import storage
 
 SHIPPED = ("pipeline", "stages", "tokenizer")   # the subpackages a build's workers import
 MAX_IN_FLIGHT = 256     # tasks submitted ahead of those finished

@@ -20,10 +20,10 @@ from typing import IO, Iterator
 
 import pyarrow as pa
 
+from codecorpus import storage
 from codecorpus.stages.decode import decode_text
 from codecorpus.stages.license import is_license_file, repository_license
 from codecorpus.stages.read_scraped import BINARY_SNIFF_BYTES, skipped_by_path
-from codecorpus import storage
 from codecorpus.stages.records import DROPPED, QUARANTINED, new_record, records_table
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")

@@ -240,8 +240,10 @@ def test_build_joins_a_running_ray_cluster(corpus, run, tmp_path):
         port = s.getsockname()[1]
     import tempfile
     ray_bin = str(Path(_sys.executable).with_name("ray"))
-    # Ray ≥ 2.59 authenticates with a token; the cluster and the build must agree on the mode (README).
-    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
+    # Ray ≥ 2.59 authenticates with a token; the cluster and the build must agree on the mode (README),
+    # and this cluster has a token of its own (a fresh machine has no ~/.ray/auth_token)
+    import secrets
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")      # short: Ray's socket paths live under it
     start = subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                             "--disable-usage-stats", f"--temp-dir={temp_dir}"], capture_output=True, text=True, env=env, timeout=300)
