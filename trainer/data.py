@@ -36,9 +36,10 @@ def cache_root() -> Path:
 def local_run(run: str, echo=print) -> str:
     """A run in object storage (`s3://bucket/prefix/run`) copied to the local cache: shards are memory-
     mapped, so the trainer reads local files. Each shard is fetched unless a whole copy with the
-    manifest's sha256 is already there, and checked after; the manifest is written last (a cache
-    interrupted midway is completed by the next call). The runs of an increment's chain that are in
-    object storage are cached too. A local run is returned as it is."""
+    manifest's sha256 is already there, and checked after; the manifest (its bytes as they are) is
+    written last, so a copy interrupted midway is completed by the next call. A local run is returned
+    as it is. (An increment's chain names its earlier runs by the paths they were built at: those must
+    be readable here.)"""
     if not storage.is_remote(run):
         return run
     run = run.rstrip("/")
@@ -50,9 +51,6 @@ def local_run(run: str, echo=print) -> str:
     except OSError as exc:
         raise TrainerError(f"{run}: cannot read: {storage.describe_error(exc)} (endpoint: {storage.s3_settings()[0] or 'AWS'})") from None
     manifest = json.loads(raw)
-    for earlier in manifest.get("base", {}).get("chain", []):
-        if storage.is_remote(earlier["path"]):
-            earlier["path"] = local_run(earlier["path"], echo)
     (root / "shards").mkdir(parents=True, exist_ok=True)
     fetched = 0
     for entry in manifest["shards"]:
@@ -65,7 +63,7 @@ def local_run(run: str, echo=print) -> str:
         fetched += 1
     (root / "tokenizer").mkdir(exist_ok=True)
     storage.download(f"{run}/tokenizer/tokenizer.json", str(root / "tokenizer" / "tokenizer.json"))
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (root / "manifest.json").write_bytes(raw)
     echo(f"data: {run} cached in {root} ({fetched} of {len(manifest['shards'])} shard(s) fetched, sha256 checked)")
     return str(root)
 
