@@ -19,15 +19,13 @@ import json
 import logging
 import os
 import re
-import subprocess
-import sys
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = (ROOT / "configs" / "demo.toml").read_text().split("[filters]", 1)[1]   # the demo's filters, dedup, tokenizer…
+from bench.incremental import SETTINGS, build
+
 SOURCE = """[[sources]]
 name = "stdlib"
 kind = "scraped"
@@ -50,16 +48,6 @@ class RequestCounter(logging.Handler):
             self.counts[found.group(1)] += 1
 
 
-def build(cfg: Path, out: Path, env: dict) -> tuple[float, dict]:
-    started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out)], capture_output=True,
-                          text=True, cwd=ROOT, env={**os.environ, "RAY_ADDRESS": "", **env})
-    if proc.returncode:
-        raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
-    print(proc.stdout.rstrip())
-    return time.time() - started, json.loads((out / "manifest.json").read_text())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--keep", type=Path, help="keep both runs in this folder")
@@ -78,6 +66,7 @@ def main() -> None:
         host, port = server.get_host_and_port()
         env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
                "AWS_REGION": "us-east-1"}
+        os.environ.update(env)                      # for the builds this process starts
         fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key="bench", secret_key="bench",
                                region="us-east-1", allow_bucket_creation=True)
         fs.create_dir("bench")
@@ -96,8 +85,8 @@ def main() -> None:
                 (tmp / f"{name}.toml").write_text(SOURCE.format(path=path) + "[filters]" + SETTINGS)
                 counter.counts.clear()
                 print(f"== input on {name}")
-                seconds, manifest = build(tmp / f"{name}.toml", tmp / name, env)
-                results[name] = (seconds, manifest, collections.Counter(counter.counts))
+                seconds = build(tmp / f"{name}.toml", tmp / name)
+                results[name] = (seconds, json.loads((tmp / name / "manifest.json").read_text()), collections.Counter(counter.counts))
         (disk_s, disk_m, _), (s3_s, s3_m, requests) = results["disk"], results["s3"]
         print(f"\ninput on the disk: {disk_s:.1f} s; in object storage: {s3_s:.1f} s = {s3_s / disk_s:.2f}× "
               f"(target for a whole build on object storage: ≤ 1.5×)")

@@ -16,6 +16,7 @@ import functools
 import glob as local_glob
 import os
 import posixpath
+import stat as stat_module
 from typing import IO, NamedTuple
 
 import pyarrow.dataset as pads
@@ -73,7 +74,7 @@ def stat(path: str) -> Entry | None:
             st = os.stat(path)
         except OSError:
             return None
-        return Entry(path, os.path.isdir(path), st.st_size, st.st_mtime_ns)
+        return Entry(path, stat_module.S_ISDIR(st.st_mode), st.st_size, st.st_mtime_ns)
     fs, key = _split(path)
     info = fs.get_file_info(key)
     return None if info.type == pafs.FileType.NotFound else _entry(info)

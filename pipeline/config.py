@@ -319,7 +319,7 @@ def load_config(path: str | Path) -> BuildConfig:
         where = f"{path}: sources[{source.name}].paths"
         try:
             for p in source.resolved_paths():
-                if not (storage.stat(p) if storage.is_remote(p) else Path(p).exists()):
+                if storage.stat(p) is None:
                     raise ConfigError(f"{where}: {p} does not exist")
         except OSError as exc:            # object storage that cannot be read: bucket, credentials, endpoint
             raise ConfigError(f"{where}: cannot read {', '.join(source.paths)}: {storage.describe_error(exc)} "

@@ -114,7 +114,7 @@ def list_files(repo: dict) -> list[dict]:
             abs_path.encode("utf-8")
         except UnicodeEncodeError:  # a file name that is not UTF-8: kept visible, quarantined at read
             abs_path = os.fsencode(abs_path).decode("utf-8", "replace")
-        path = storage.relative(abs_path, repo["repo_root"]) if storage.is_remote(abs_path) else os.path.relpath(abs_path, repo["repo_root"])
+        path = storage.relative(abs_path, repo["repo_root"])
         excluded = _excluded(repo["repo"], path, repo["exclude"])
         rows.append(dict(
             source=repo["source"], repo=repo["repo"], repo_root=repo["repo_root"], abs_path=abs_path, path=path,

@@ -51,7 +51,7 @@ def _written(stages: str, name: str, part: str) -> str:
 def connect(run: str | Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection (in memory) with the run's views, whatever the run's state: finished, still
     building, stopped or failed (a stage not written yet is an empty view with its columns)."""
-    run = str(run) if storage.is_remote(str(run)) else os.fspath(run)
+    run = os.fspath(run)
     stages = storage.join(run, "stages")
     if not storage.is_file(storage.join(run, "stats.json")) and not storage.is_dir(stages):
         raise RunError(f"{run}: not a codecorpus run (no stats.json, no stages/)")

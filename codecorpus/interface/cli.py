@@ -15,6 +15,7 @@ from codecorpus.interface.commands import (cmd_build, cmd_export, cmd_query, cmd
                                            cmd_tokenizer, cmd_train)
 
 SERVE_PORT = 8765
+RUN_HELP = "run folder, or a finished run in object storage (s3://bucket/prefix/run)"
 SHOW_LIMIT = 20
 PORT = whole(1, 65_535)
 MIN_VOCAB = 258
@@ -55,13 +56,13 @@ def make_parser() -> argparse.ArgumentParser:
                    "a crash starts it over, after success says it is up to date")
 
     p = command("stats", cmd_stats, "show the books and statistics of a run")
-    p.add_argument("run", type=nonempty, help="run folder")
+    p.add_argument("run", type=nonempty, help=RUN_HELP)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.add_argument("--html", metavar="FILE", type=nonempty, help="write one self-contained HTML page of plots and tables")
     p.add_argument("--compare", metavar="OTHER_RUN", type=nonempty, help="show the difference between RUN and OTHER_RUN")
 
     p = command("show", cmd_show, "read a run's files: kept, or dropped by a stage/reason; one file's journey (--id)")
-    p.add_argument("run", type=nonempty, help="run folder")
+    p.add_argument("run", type=nonempty, help=RUN_HELP)
     p.add_argument("--stage", help="files this stage dropped or quarantined (01_ingest … 08_tokenize)")
     p.add_argument("--reason", help="files dropped for this reason (e.g. too_small, near_duplicate; the run's own reasons)")
     p.add_argument("--language", help="e.g. Python (any case)")
@@ -78,18 +79,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = command("query", cmd_query, "SQL over a run (DuckDB): views kept, rejects, files, clusters, shards, documents")
-    p.add_argument("run", type=nonempty, help="run folder")
+    p.add_argument("run", type=nonempty, help=RUN_HELP)
     p.add_argument("sql", type=nonempty, help='e.g. "SELECT reason, count(*) FROM rejects GROUP BY reason"')
     p.add_argument("--json", action="store_true", help="one JSON object per row")
 
     p = command("serve", cmd_serve, "browse a run in a web browser (read-only, local)")
-    p.add_argument("run", type=nonempty, help="run folder")
+    p.add_argument("run", type=nonempty, help=RUN_HELP)
     p.add_argument("--port", type=PORT, default=SERVE_PORT, help=f"port to listen on (default: {SERVE_PORT})")
     p.add_argument("--host", type=nonempty, default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
 
     p = command("train", cmd_train, "train the bundled MindSpore model on a run's shards")
     p.add_argument("config", type=nonempty, help="model and training config (TOML), e.g. configs/model-tiny.toml")
-    p.add_argument("--data", required=True, type=nonempty, help="run folder whose shards to train on")
+    p.add_argument("--data", required=True, type=nonempty, help=f"{RUN_HELP}, whose shards to train on (object storage: through a local cache)")
     p.add_argument("--steps", type=whole(1), help="override train.steps")
     p.add_argument("--log-every", type=whole(1), help="override train.log_every")
     p.add_argument("--out-dir", type=nonempty, help="override train.out_dir (checkpoints; an existing one is resumed)")
@@ -103,9 +104,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--master-port", type=PORT, default=8118, help="port of msrun's scheduler on node 0 (default: 8118)")
 
     p = command("export", cmd_export, "write a run's shards in another format (mindformers' MindRecord)")
-    p.add_argument("run", type=nonempty, help="run folder")
+    p.add_argument("run", type=nonempty, help=RUN_HELP)
     p.add_argument("--format", choices=["mindrecord"], default="mindrecord")
-    p.add_argument("--out", type=nonempty, help="output folder (default: RUN/export/FORMAT)")
+    p.add_argument("--out", type=nonempty, help="output folder (default: RUN/export/FORMAT; needed for a run in object storage)")
     p.add_argument("--files", type=whole(1, 1000), default=1, help="number of MindRecord files to split the rows over (1 … 1000)")
 
     p = command("tokenizer", cmd_tokenizer, "train, encode with or decode with a tokenizer")

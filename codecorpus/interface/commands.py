@@ -258,9 +258,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     require("mindspore", "train", "codecorpus export")
     from codecorpus.pipeline.export import export_mindrecord
 
+    from codecorpus import storage
     from codecorpus.trainer.data import local_run
 
-    if args.run.startswith("s3://") and not args.out:
+    if storage.is_remote(args.run) and not args.out:
         raise UserError(f"{args.run}: a run in object storage: give --out (a local folder)")
     out = args.out or str(Path(args.run) / "export" / args.format)
     result = export_mindrecord(local_run(args.run), out, files=args.files)   # object storage: shards copied to the local cache
