@@ -1,12 +1,12 @@
-"""A build reading its input from S3-compatible object storage against the same build reading it from
-the disk: both times, the requests the store answered, and whether the shards are the same bytes.
+"""Builds on S3-compatible object storage against the same build on the disk: input and run folder on
+the disk; input in the store, run folder on the disk; both in the store (`--out s3://…`). Times, the
+requests the store answered, and whether the shards are the same bytes.
 
 Input: the demo's first source, this interpreter's standard library (its tests and site-packages
 excluded), uploaded to a bucket of moto's S3 server (the one the tests use: moto's standalone server, started
 here on 127.0.0.1, in this process). Both builds are `codecorpus build` in a fresh process, each
-starting and stopping its own local Ray, with the demo's filters, dedup and tokenizer settings; the
-run folder is on the local disk in both (`--out s3://…` is not there yet). Requests are counted from
-the server's own request log, by method.
+starting and stopping its own local Ray, with the demo's filters, dedup and tokenizer settings.
+Requests are counted from the server's own request log, by method.
 
     .venv/bin/python -m bench.object_storage [--keep DIR]
 """
@@ -81,19 +81,25 @@ def main() -> None:
             tmp.mkdir(parents=True, exist_ok=True)
             results = {}
             # the same folder name: the loose files of a root form a repository named after it (ids as on disk)
-            for name, path in (("disk", str(stdlib)), ("s3", f"s3://bench/{stdlib.name}")):
-                (tmp / f"{name}.toml").write_text(SOURCE.format(path=path) + "[filters]" + SETTINGS)
+            builds = {"disk": (str(stdlib), str(tmp / "disk")), "input in the store": (f"s3://bench/{stdlib.name}", str(tmp / "s3-input")),
+                      "input and run in the store": (f"s3://bench/{stdlib.name}", "s3://bench/runs/stdlib")}
+            for name, (path, out) in builds.items():
+                (tmp / "bench.toml").write_text(SOURCE.format(path=path) + "[filters]" + SETTINGS)
                 counter.counts.clear()
-                print(f"== input on {name}")
-                seconds = build(tmp / f"{name}.toml", tmp / name)
-                results[name] = (seconds, json.loads((tmp / name / "manifest.json").read_text()), collections.Counter(counter.counts))
-        (disk_s, disk_m, _), (s3_s, s3_m, requests) = results["disk"], results["s3"]
-        print(f"\ninput on the disk: {disk_s:.1f} s; in object storage: {s3_s:.1f} s = {s3_s / disk_s:.2f}× "
-              f"(target for a whole build on object storage: ≤ 1.5×)")
-        files = s3_m["stages"]["01_ingest"]["in"]
-        print(f"requests the S3 server answered during that build: {sum(requests.values()):,} "
-              f"({', '.join(f'{m} {n:,}' for m, n in requests.most_common())}) for {files:,} files listed")
-        print(f"same shards (names, rows, sha256): {s3_m['shards'] == disk_m['shards']}")
+                print(f"== {name}")
+                seconds = build(tmp / "bench.toml", out)
+                manifest = json.loads(fs.open_input_stream(out[len("s3://"):] + "/manifest.json").read() if out.startswith("s3://")
+                                      else Path(out, "manifest.json").read_text())
+                results[name] = (seconds, manifest, collections.Counter(counter.counts))
+        disk_s, disk_m, _ = results["disk"]
+        print(f"\ninput and run folder on the disk: {disk_s:.1f} s")
+        for name in ("input in the store", "input and run in the store"):
+            seconds, manifest, requests = results[name]
+            print(f"{name}: {seconds:.1f} s = {seconds / disk_s:.2f}× the disk's"
+                  + (" (target for the whole build on object storage: ≤ 1.5×)" if "run" in name else "")
+                  + f"; {sum(requests.values()):,} requests ({', '.join(f'{m} {n:,}' for m, n in requests.most_common())})"
+                  + f"; same shards (names, rows, sha256): {manifest['shards'] == disk_m['shards']}")
+        print(f"files listed: {disk_m['stages']['01_ingest']['in']:,}")
     finally:
         server.stop()
 

@@ -1,13 +1,20 @@
 """Files on a local disk or in S3-compatible object storage (`s3://bucket/key`), read through pyarrow's
-filesystems: a build's input files (every source kind), and a finished run read where it is by
-`stats`, `show`, `query` and `serve`, or copied to a local cache by `train` and `export`.
+filesystems: a build's input files (every source kind), a run folder written there by the build
+(`--out s3://…`), and a finished run read where it is by `stats`, `show`, `query` and `serve`, or
+copied to a local cache by `train` and `export`.
 
 Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials
 and ~/.aws/config, an instance's role). The endpoint of an S3-compatible store (MinIO, Huawei Cloud
 OBS, a local test server) is the standard AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL variable, the
 region AWS_REGION or AWS_DEFAULT_REGION: Arrow reads neither endpoint variable itself
 (apache/arrow#49643), so this module passes them on. Object stores have no folders: a "folder" is a
-key prefix, and there are no symlinks. A remote path is kept as its URL everywhere (records, plans).
+key prefix, and there are no symlinks or renames. A remote path is kept as its URL everywhere
+(records, plans, the run folder's paths).
+
+Writing keeps the run folder's rule on both: a file appears under its name only when complete. On a
+disk it is written beside its name and renamed; an object is written to a local spool file first and
+uploaded whole when that succeeds (an upload is visible only once complete, so a process killed
+mid-write leaves nothing under the name).
 """
 from __future__ import annotations
 
@@ -16,7 +23,9 @@ import functools
 import glob as local_glob
 import os
 import posixpath
+import shutil
 import stat as stat_module
+import tempfile
 from typing import IO, NamedTuple
 
 import pyarrow.dataset as pads
@@ -97,7 +106,7 @@ def list_dir(url: str) -> list[Entry]:
 def walk_files(url: str) -> list[Entry]:
     """Every object under a remote folder, sorted by key."""
     fs, key = _split(url)
-    infos = fs.get_file_info(pafs.FileSelector(key, recursive=True))
+    infos = fs.get_file_info(pafs.FileSelector(key, recursive=True, allow_not_found=True))
     return sorted((_entry(i) for i in infos if i.type == pafs.FileType.File), key=lambda e: e.path)
 
 
@@ -125,6 +134,9 @@ def open_input(path: str) -> IO[bytes]:
 
 
 def read_bytes(url: str) -> bytes:
+    if not is_remote(url):
+        with open(url, "rb") as fh:
+            return fh.read()
     fs, key = _split(url)
     with fs.open_input_stream(key) as fh:
         return fh.read()
@@ -196,3 +208,106 @@ def describe_error(exc: OSError) -> str:
     """Arrow's S3 error as one short line ("AWS Error ACCESS_DENIED during HeadObject operation: …")."""
     text = " ".join(str(exc).split()).split(" (Request ID")[0].replace(": No response body.", "")
     return text[text.find("AWS Error"):][:200] if "AWS Error" in text else text[:200]
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def exists(path: str) -> bool:
+    """Whether a file or folder is at `path` (a remote folder: any object under the prefix)."""
+    return stat(path) is not None if is_remote(path) else os.path.exists(path)
+
+
+def make_dirs(path: str) -> None:
+    """A folder and its parents; in object storage, where a folder is a key prefix, an empty marker
+    object (`prefix/`) that lets an empty folder exist as on a disk."""
+    if not is_remote(path):
+        os.makedirs(path, exist_ok=True)
+        return
+    fs, key = _split(path)
+    fs.create_dir(key, recursive=True)
+
+
+def remove(path: str) -> None:
+    """A file, or a folder with everything in it; nothing where nothing is."""
+    if not is_remote(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        return
+    fs, key = _split(path)
+    info = fs.get_file_info(key)
+    if info.type == pafs.FileType.File:
+        fs.delete_file(key)
+    elif info.type == pafs.FileType.Directory:
+        fs.delete_dir(key)
+
+
+def move(src: str, dst: str) -> None:
+    """A file or a folder put under another name, replacing what was there. On a disk, one rename; in
+    object storage, each object copied to its new key and deleted (callers publish by a marker written
+    after, never by the move itself being atomic)."""
+    if not is_remote(src):
+        os.replace(src, dst)
+        return
+    fs, key = _split(src)
+    _, target = _split(dst)
+    remove(dst)
+    if fs.get_file_info(key).type == pafs.FileType.File:
+        fs.move(key, target)
+        return
+    fs.create_dir(target, recursive=True)
+    for entry in walk_files(src):
+        fs.move(_split(entry.path)[1], target + entry.path[len(src.rstrip("/")):])
+    remove(src)
+
+
+class Output:
+    """A file to write through a local path (`local`), appearing under `path` only by `commit()`: on
+    a disk a temporary name beside it (`path.tmp`) renamed, in object storage a spool file uploaded.
+    `discard()` (or leaving the `with` block by an exception) leaves nothing under `path`."""
+
+    def __init__(self, path: str):
+        self.path = path
+        if is_remote(path):
+            fd, self.local = tempfile.mkstemp(prefix="codecorpus-", suffix="-" + posixpath.basename(path))
+            os.close(fd)
+        else:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self.local = path + ".tmp"
+
+    def commit(self) -> None:
+        if not is_remote(self.path):
+            os.replace(self.local, self.path)
+            return
+        fs, key = _split(self.path)
+        try:
+            with open(self.local, "rb") as src, fs.open_output_stream(key) as dst:
+                shutil.copyfileobj(src, dst, 8 << 20)
+        finally:
+            os.unlink(self.local)
+
+    def discard(self) -> None:
+        try:
+            os.unlink(self.local)
+        except OSError:
+            pass
+
+    def __enter__(self) -> str:
+        return self.local
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.commit() if kind is None else self.discard()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """A whole file written (it appears complete or not at all)."""
+    with Output(path) as local, open(local, "wb") as fh:
+        fh.write(data)
+
+
+def write_text(path: str, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def basename(path: str) -> str:
+    return posixpath.basename(path.rstrip("/")) if is_remote(path) else os.path.basename(path)

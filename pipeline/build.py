@@ -37,6 +37,7 @@ import ray
 
 import codecorpus.stages
 import codecorpus.tokenizer
+from codecorpus import storage
 from codecorpus.pipeline import dedup, documents, tokens
 from codecorpus.pipeline.config import BuildConfig
 from codecorpus.pipeline.errors import BuildError
@@ -54,7 +55,7 @@ from codecorpus.stages.filters import build_filters
 from codecorpus.stages.license import LicensePolicy
 from codecorpus.stages.pack import token_dtype
 from codecorpus.stages.summary import books_balance, merge, passed_through
-from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer
+from codecorpus.tokenizer.bpe import EOD_TOKEN
 
 VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "tiktoken", "numpy", "pydantic")
 SHUFFLE_PARTITION_RECORDS = 20_000       # by default a shuffle partition holds at most this many records…
@@ -241,7 +242,7 @@ class Build:
             ("pack", self.pack, [cfg.packing.model_dump(mode="json"), cfg.shards.model_dump(mode="json")]),
         ]
 
-    def output_of(self, step: str) -> Path:
+    def output_of(self, step: str) -> str:
         return {"tokenizer": self.run.tokenizer_path, "pack": self.run.shards, PER_FILE_STEP: self.run.stage_dir(FILES),
                 "07_tag": self.run.stage_dir("06_near_dedup")}.get(step) or self.run.stage_dir(step)
 
@@ -263,7 +264,7 @@ class Build:
                 for name, step, config in self.steps():
                     self.fingerprints[name] = previous = _fingerprint([name, code_version(), previous, config])
                     done = self.state.get(name, {})
-                    if done.get("fingerprint") == previous and self.output_of(name).exists():
+                    if done.get("fingerprint") == previous and storage.exists(self.output_of(name)):
                         self.books.update(done.get("books", {}))
                         self.documents_found = done.get("found", self.documents_found)
                         for stage in self.stages_of(name):
@@ -305,7 +306,7 @@ class Build:
                 raise
 
     def manifest(self, fingerprint: str, shards: list[dict]) -> dict:
-        tok = load_tokenizer(self.run.tokenizer_path)
+        tok = tokens.load_tokenizer(self.run.tokenizer_path)
         by_lang: dict[str, int] = {}
         by_source: dict[str, int] = {}
         for s in shards:
@@ -390,6 +391,6 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _sha256(path: str) -> str:
+    return hashlib.sha256(storage.read_bytes(path)).hexdigest()
 

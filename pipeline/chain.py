@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,11 +57,11 @@ def open_chain(base_path: Path, cfg: BuildConfig, out: Path) -> Chain:
     base, shown = RunDir(base_path), base_path        # messages name RUN as the user gave it
     if base.root == RunDir(out).root:
         raise BuildError(f"--base {shown}: the run being built; an increment is a new run folder")
-    if not base.root.is_dir():
+    if not os.path.isdir(base.root):
         raise BuildError(f"--base {shown}: no such run folder")
-    if not base.manifest_path.is_file() or not base.stats_path.is_file() or base.read_json(base.stats_path).get("status") != "complete":
+    if not os.path.isfile(base.manifest_path) or not os.path.isfile(base.stats_path) or base.read_json(base.stats_path).get("status") != "complete":
         raise BuildError(f"--base {shown}: not a finished build (no manifest.json): build it to the end first")
-    manifest_bytes = base.manifest_path.read_bytes()
+    manifest_bytes = Path(base.manifest_path).read_bytes()
     manifest = json.loads(manifest_bytes)
     if "opt_out" in manifest:
         raise BuildError(f"--base {shown}: a removal (codecorpus remove); an increment is built on a build or an increment")
@@ -74,9 +75,9 @@ def open_chain(base_path: Path, cfg: BuildConfig, out: Path) -> Chain:
         if _sha256_of(Path(run["path"]) / "manifest.json") != run["manifest_sha256"]:
             raise BuildError(f"--base {shown}: {run['path']}, a run of its chain, is gone or changed since {shown} was built on it")
     chain = Chain(tuple((r["path"], r["manifest_sha256"]) for r in earlier)
-                  + ((str(base.root), hashlib.sha256(manifest_bytes).hexdigest()),))
+                  + ((base.root, hashlib.sha256(manifest_bytes).hexdigest()),))
     for run in chain.dirs():
-        if not run.files("kept").is_dir() or not run.stage_dir("06_near_dedup").is_dir():
+        if not os.path.isdir(run.files("kept")) or not os.path.isdir(run.stage_dir("06_near_dedup")):
             raise BuildError(f"--base {shown}: the records of {run.root} are gone (stages/); an increment reads them")
     return chain
 

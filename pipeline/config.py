@@ -240,6 +240,7 @@ class StatsConfig(_Section):
 
 class RayConfig(_Section):
     num_cpus: int | None = Field(default=None, ge=1)
+    join_timeout: float = Field(default=20.0, gt=0)   # seconds a Ray cluster at --address has to answer
     # listed files of a scraped source read by one task of the per-file pass (also what a crash can lose)
     files_per_partition: int = Field(default=512, ge=1)
     object_store_memory: int | None = Field(default=None, ge=78_643_200)

@@ -11,14 +11,12 @@ repository's token ids, only a shard's worth (stages/pack.py).
 """
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from codecorpus import storage
 from codecorpus.pipeline.config import PackingConfig
 from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
 from codecorpus.pipeline.shuffle import parquet_files, shuffle
@@ -36,17 +34,17 @@ def documents(run: RunDir, pcfg: PackingConfig, partitions: int) -> dict:
     token_files = parquet_files(run.stage_dir("08_tokenize"))
     final = run.stage_dir(DOCUMENTS)
     tmp = run.temp_for(final)
-    tmp.mkdir(parents=True)
-    staged = run.work / "documents"
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
-    stats = shuffle({"meta": token_files}, "repo_key", partitions, run.work / "shuffle", _order_repos,
-                    dict(out_dir=str(staged), order=pcfg.order, max_tokens=pcfg.max_document_tokens, seed=pcfg.seed),
+    storage.make_dirs(tmp)
+    staged, scratch = storage.join(run.work, "documents"), storage.join(run.work, "shuffle")
+    storage.remove(staged)
+    storage.make_dirs(staged)
+    stats = shuffle({"meta": token_files}, "repo_key", partitions, scratch, _order_repos,
+                    dict(out_dir=staged, order=pcfg.order, max_tokens=pcfg.max_document_tokens, seed=pcfg.seed),
                     columns={"meta": META}, transform={"meta": (_repo_files, {})}, index_column="part")
     if parquet_files(staged):
-        shuffle({"docs": parquet_files(staged)}, "part", max(1, len(token_files)), run.work / "shuffle", _write_part,
-                dict(out_dir=str(tmp)))
-    shutil.rmtree(staged, ignore_errors=True)
+        shuffle({"docs": parquet_files(staged)}, "part", max(1, len(token_files)), scratch, _write_part,
+                dict(out_dir=tmp))
+    storage.remove(staged)
     run.publish(tmp, final)
     return {k: int(sum(s[k] for s in stats)) for k in STAT_KEYS}
 
@@ -100,7 +98,8 @@ def _order_repos(table: pa.Table, partition: int, out_dir: str, order: str, max_
         "depends_on": pa.array(depends, pa.list_(pa.string())), "cycle": pa.array(cycle, pa.int32()),
         "broke_cycle": pa.array(broke, pa.bool_()), "part": rows.column("part"),
     }, schema=DOCUMENTS_SCHEMA)
-    pq.write_table(out, str(Path(out_dir) / f"p-{partition:05d}.parquet"))
+    with storage.Output(storage.join(out_dir, f"p-{partition:05d}.parquet")) as local:
+        pq.write_table(out, local)
     return stats
 
 
@@ -108,7 +107,8 @@ def _write_part(table: pa.Table, partition: int, out_dir: str) -> None:
     if table.num_rows:
         table = table.take(pc.sort_indices(table, [("source", "ascending"), ("repo", "ascending"),
                                                    ("document", "ascending"), ("position", "ascending")]))
-        pq.write_table(table, str(Path(out_dir) / f"p-{partition:05d}.parquet"))
+        with storage.Output(storage.join(out_dir, f"p-{partition:05d}.parquet")) as local:
+            pq.write_table(table, local)
 
 
 def document_key(source: str, repo: str, document: int) -> str:
@@ -124,9 +124,9 @@ def document_keys(tokens: pa.Table, documents_dir: str) -> pa.Table:
     doc_key, position = tokens.column("id"), pa.array(np.zeros(n, np.int32))
     first, last = pa.array(np.zeros(n, bool)), pa.array(np.zeros(n, bool))
     if n:
-        path = Path(documents_dir) / f"p-{tokens.column('part')[0].as_py():05d}.parquet"
-        if path.is_file():
-            docs = pq.read_table(path, columns=["id", "source", "repo", "document", "position", "last"])
+        path = storage.join(documents_dir, f"p-{tokens.column('part')[0].as_py():05d}.parquet")
+        if storage.is_file(path):
+            docs = pq.read_table(storage.parquet_source(path), columns=["id", "source", "repo", "document", "position", "last"])
             at = pc.index_in(tokens.column("id"), value_set=docs.column("id"))
             found = pc.is_valid(at)
             columns = (docs.column(c).to_pylist() for c in ("source", "repo", "document"))

@@ -10,11 +10,11 @@ language); what to do with them (check, keep, report) is the caller's.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
 
+from codecorpus import storage
 from codecorpus.pipeline.errors import BuildError
 from codecorpus.pipeline.partitions import PartitionedStage, file_partitions, map_file
 from codecorpus.pipeline.rundir import RunDir
@@ -48,20 +48,20 @@ class StageRunner:
             raise BuildError(f"{name}: {len(written)} of {total} partitions written")
         return work.summaries()
 
-    def map_stage(self, stage: str, fingerprint: str, upstream: Path, fn: Callable[..., pa.Table], fn_kwargs: dict) -> dict:
+    def map_stage(self, stage: str, fingerprint: str, upstream: str, fn: Callable[..., pa.Table], fn_kwargs: dict) -> dict:
         """`fn` over each file of `upstream`, written as stage `stage`; returns its books."""
         work = PartitionedStage(self.run.stage_dir(stage), fingerprint)
         summaries = self.run_partitions(stage, work, file_partitions(upstream), map_file, {"fn": fn, "fn_kwargs": fn_kwargs})
         work.publish(self.run.publish)
         return merge(summaries)
 
-    def shuffle_stage(self, stage: str, inputs: dict[str, list[Path]], key: str, fn: Callable[..., pa.Table],
+    def shuffle_stage(self, stage: str, inputs: dict[str, list[str]], key: str, fn: Callable[..., pa.Table],
                       columns: dict | None = None, schemas: dict | None = None) -> dict:
         """`fn` over whole hash partitions by `key` of `inputs`, written as stage `stage`; returns its books."""
         final = self.run.stage_dir(stage)
         tmp = self.run.temp_for(final)
-        tmp.mkdir(parents=True)
-        summaries = shuffle(inputs, key, self.partitions, self.run.work / "shuffle", write_reduced,
-                            {"out_dir": str(tmp), "fn": fn}, columns=columns, schemas=schemas)
+        storage.make_dirs(tmp)
+        summaries = shuffle(inputs, key, self.partitions, storage.join(self.run.work, "shuffle"), write_reduced,
+                            {"out_dir": tmp, "fn": fn}, columns=columns, schemas=schemas)
         self.run.publish(tmp, final)
         return merge([s for s in summaries if s])

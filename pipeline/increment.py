@@ -20,7 +20,6 @@ dedup, tokenizer or sequence-length settings, or that is no finished build, is r
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,6 +28,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import ray
 
+from codecorpus import storage
 from codecorpus.pipeline import dedup
 from codecorpus.pipeline.build import Build
 from codecorpus.pipeline.chain import Chain
@@ -57,8 +57,8 @@ class IncrementBuild(Build):
     def exact_dedup(self) -> None:
         if not self.cfg.dedup.exact.enabled:
             return super().exact_dedup()
-        ours, base = parquet_files(self.run.files("kept")), self.run.work / "base_hashes.parquet"
-        ray.get(_base_hashes.remote([str(f) for f in ours], [str(r.root) for r in self.chain.dirs()], str(base)))
+        ours, base = parquet_files(self.run.files("kept")), storage.join(self.run.work, "base_hashes.parquet")
+        ray.get(_base_hashes.remote(ours, [r.root for r in self.chain.dirs()], base))
         books = self.runner().shuffle_stage(
             "05_exact_dedup", {"keys": ours, "base": [base]}, "content_hash",
             exact.keep_first_against_base, columns={"keys": dedup.KEY_COLUMNS, "base": ["content_hash"]},
@@ -70,25 +70,25 @@ class IncrementBuild(Build):
             return super().near_dedup()
         runner, run, near = self.runner(), self.run, self.cfg.dedup.near
         fingerprint = self.fingerprints["06_near_dedup"]
-        edges_dir, removed_dir = run.work / "near_dedup_edges", run.stages / CLUSTERS
+        edges_dir, removed_dir = storage.join(run.work, "near_dedup_edges"), storage.join(run.stages, CLUSTERS)
+        candidates = storage.join(run.work, "base_candidates")
         if not run.checkpoint_is(edges_dir, fingerprint):
-            candidates = run.work / "base_candidates"
-            shutil.rmtree(candidates, ignore_errors=True)
-            ray.get(_candidates.remote([str(f) for f in parquet_files(run.files("bands"))], str(run.stage_dir("05_exact_dedup")),
-                                       [str(r.root) for r in self.chain.dirs()], str(candidates)))
+            storage.remove(candidates)
+            ray.get(_candidates.remote(parquet_files(run.files("bands")), run.stage_dir("05_exact_dedup"),
+                                       [r.root for r in self.chain.dirs()], candidates))
             tmp = run.temp_for(edges_dir)
-            tmp.mkdir(parents=True)
-            dedup.verified_edges(parquet_files(candidates / "bands"), parquet_files(run.files("signatures")) +
-                                 parquet_files(candidates / "signatures"), tmp, run.work, runner.partitions, near.threshold,
+            storage.make_dirs(tmp)
+            dedup.verified_edges(parquet_files(storage.join(candidates, "bands")), parquet_files(run.files("signatures")) +
+                                 parquet_files(storage.join(candidates, "signatures")), tmp, run.work, runner.partitions, near.threshold,
                                  near.exact_jaccard, self.cfg.dedup.exact.enabled)
-            ray.get([_without_base_pairs.remote(str(f)) for f in parquet_files(tmp)])
+            ray.get([_without_base_pairs.remote(f) for f in parquet_files(tmp)])
             run.publish(tmp, edges_dir)
             run.mark_checkpoint(edges_dir, fingerprint)
         if not run.checkpoint_is(removed_dir, fingerprint):
             tmp = run.temp_for(removed_dir)
             dedup.removed_files(runner, near, edges_dir, tmp)
-            ray.get(_attributed.remote(str(tmp), str(run.work / "base_candidates" / "ids.parquet"), str(run.files("kept")),
-                                       str(run.stage_dir("05_exact_dedup")), [str(r.root) for r in self.chain.dirs()]))
+            ray.get(_attributed.remote(tmp, storage.join(candidates, "ids.parquet"), run.files("kept"),
+                                       run.stage_dir("05_exact_dedup"), [r.root for r in self.chain.dirs()]))
             run.publish(tmp, removed_dir)
             run.mark_checkpoint(removed_dir, fingerprint)
         records = [run.stage_dir("05_exact_dedup")] + [r.stage_dir("05_exact_dedup") for r in self.chain.dirs()]
@@ -103,11 +103,7 @@ class IncrementBuild(Build):
 
     def train_tokenizer(self) -> None:
         """The base's tokenizer, copied: the increment's ids are the base's."""
-        path = self.run.tokenizer_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        shutil.copyfile(self.chain.base.tokenizer_path, tmp)
-        tmp.replace(path)
+        storage.write_bytes(self.run.tokenizer_path, storage.read_bytes(self.chain.base.tokenizer_path))
         self.echo(f"  {'tokenizer':<15} the base's, from {self.chain.base.tokenizer_path}")
 
     def manifest(self, fingerprint: str, shards: list[dict]) -> dict:

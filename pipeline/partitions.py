@@ -4,7 +4,8 @@ A partition — a slice of an upstream stage's file, a chunk of listed files, on
 or CodeParrot row group — is produced by one Ray task and written under a temporary name, renamed
 when complete, with its summary (the books) in the file's footer. The files collect in
 `stages/NN_name.partial/`, which carries the stage's fingerprint; once every partition is there
-the folder becomes `stages/NN_name/`. A build that dies mid-stage leaves its completed partitions,
+the folder becomes `stages/NN_name/`. In object storage a partition is uploaded whole when written
+(storage.Output), so an object there is a finished partition too. A build that dies mid-stage leaves its completed partitions,
 and the same command computes only the missing ones; a task Ray retries (a lost node) rewrites the
 same file with the same bytes. Partitions follow the input, never the number of workers.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from codecorpus import storage
 from codecorpus.pipeline.ray_runtime import as_completed
 from codecorpus.stages.records import RECORD_SCHEMA, kept_only
 from codecorpus.stages.summary import combine, summarize
@@ -34,10 +35,11 @@ PARTITION_BYTES = 16 << 20         # smaller upstream files are grouped up to ab
 
 
 class _PartWriter:
-    """One Parquet file written in row groups under `final + ".tmp"`, renamed when closed."""
+    """One Parquet file written in row groups through storage.Output: under its name only when closed."""
 
     def __init__(self, final: str, schema: pa.Schema):
-        self.final, self.tmp, self.schema = final, final + ".tmp", schema
+        self.output = storage.Output(final)
+        self.final, self.tmp, self.schema = final, self.output.local, schema
         self.writer: pq.ParquetWriter | None = None
         self.buffered: list[pa.Table] = []
 
@@ -67,7 +69,7 @@ class _PartWriter:
             if isinstance(exc, OSError) and exc.errno:  # name the file: pyarrow's message does not
                 raise OSError(exc.errno, os.strerror(exc.errno), self.tmp) from exc
             raise
-        os.replace(self.tmp, self.final)
+        self.output.commit()
 
     def abort(self) -> None:
         if self.writer is not None:
@@ -75,6 +77,7 @@ class _PartWriter:
                 self.writer.close()
             except OSError:
                 pass
+        self.output.discard()
 
 
 def write_partition(tables: Iterable[pa.Table], final: str, schema: pa.Schema = RECORD_SCHEMA) -> None:
@@ -99,7 +102,7 @@ def write_outputs(batches: Iterable[tuple[dict[str, pa.Table], dict[str, dict]]]
     """A partition with several outputs (`folder/NAME/part.parquet` for each name of `schemas`) and
     the summaries of several stages: the first output is renamed into place last, with the summaries
     in its footer, so its presence means the whole partition is written."""
-    writers = {name: _PartWriter(os.path.join(folder, name, part + ".parquet"), schema) for name, schema in schemas.items()}
+    writers = {name: _PartWriter(storage.join(folder, name, part + ".parquet"), schema) for name, schema in schemas.items()}
     summaries: dict[str, dict] = {}
     try:
         for tables, stage_summaries in batches:
@@ -117,20 +120,21 @@ def write_outputs(batches: Iterable[tuple[dict[str, pa.Table], dict[str, dict]]]
     writers[first].close({"stages": summaries})
 
 
-def read_summary(path: Path) -> dict:
-    return json.loads(pq.read_metadata(path).metadata[SUMMARY_KEY.encode()])
+def read_summary(path: str) -> dict:
+    return json.loads(pq.read_metadata(storage.parquet_source(path)).metadata[SUMMARY_KEY.encode()])
 
 
-def file_partitions(folder: Path, target_bytes: int = PARTITION_BYTES) -> list[dict]:
+def file_partitions(folder: str, target_bytes: int = PARTITION_BYTES) -> list[dict]:
     """The partitions of a map stage over the upstream stage's files: consecutive files (or row-group
     slices of a large one) of about `target_bytes` uncompressed each, named after their first piece."""
     pieces = []
-    for f in sorted(folder.glob("*.parquet")):
-        meta = pq.ParquetFile(f).metadata
+    for f in storage.parquet_files(folder):
+        meta = pq.read_metadata(storage.parquet_source(f))
+        stem = storage.basename(f)[: -len(".parquet")]
         for start in range(0, max(1, meta.num_row_groups), ROW_GROUPS_PER_PARTITION):
             stop = min(meta.num_row_groups, start + ROW_GROUPS_PER_PARTITION)
             size = sum(meta.row_group(g).total_byte_size for g in range(start, stop))
-            pieces.append((f"{f.stem}.{start // ROW_GROUPS_PER_PARTITION:04d}", [str(f), start, stop], size))
+            pieces.append((f"{stem}.{start // ROW_GROUPS_PER_PARTITION:04d}", [f, start, stop], size))
     parts, current, current_bytes = [], [], 0
     for name, piece, size in pieces:
         if current and current_bytes + size > target_bytes:
@@ -148,7 +152,7 @@ def map_file(payload: dict, fn: Callable[..., pa.Table], fn_kwargs: dict) -> Ite
     """A map stage's partition: `fn` over the kept records of some row groups of upstream files."""
     schema = None
     for path, start, stop in payload["pieces"]:
-        source = pq.ParquetFile(path)
+        source = pq.ParquetFile(storage.parquet_source(path))
         schema = source.schema_arrow
         for batch in source.iter_batches(batch_size=READ_BATCH_ROWS, row_groups=range(start, stop)):
             yield fn(kept_only(pa.Table.from_batches([batch])), **fn_kwargs)
@@ -159,13 +163,13 @@ def _write_one(part: str, payload: str, out_dir: str, produce: Callable[..., Ite
                outputs: dict[str, pa.Schema] | None) -> tuple[int, int]:
     """One partition produced and written (unless an earlier attempt of this task finished it); returns
     the files and bytes it read, for the progress line."""
-    primary = os.path.join(out_dir, next(iter(outputs)), part + ".parquet") if outputs else os.path.join(out_dir, part + ".parquet")
-    if not os.path.exists(primary):
+    primary = storage.join(out_dir, next(iter(outputs)), part + ".parquet") if outputs else storage.join(out_dir, part + ".parquet")
+    if not storage.exists(primary):
         if outputs:
             write_outputs(produce(json.loads(payload), **kwargs), out_dir, part, outputs)
         else:
             write_partition(produce(json.loads(payload), **kwargs), primary)
-    books = _books_in(read_summary(Path(primary)))
+    books = _books_in(read_summary(primary))
     return books["in"], books["in_bytes"]
 
 
@@ -179,24 +183,24 @@ class PartitionedStage:
     """One stage's partial folder: which partitions are done, run the rest, publish the whole. With
     `outputs`, each partition writes one file into each of those subfolders (the first marks it done)."""
 
-    def __init__(self, final: Path, fingerprint: str, outputs: dict[str, pa.Schema] | None = None):
+    def __init__(self, final: str, fingerprint: str, outputs: dict[str, pa.Schema] | None = None):
         self.final = final
         self.outputs = outputs
-        self.partial = final.with_name(final.name + ".partial")
-        self.mark = self.partial / "FINGERPRINT"
-        if self.partial.exists() and not (self.mark.is_file() and self.mark.read_text() == fingerprint):
-            shutil.rmtree(self.partial)  # left by a build with another config or input
-        self.partial.mkdir(parents=True, exist_ok=True)
+        self.partial = final + ".partial"
+        self.mark = storage.join(self.partial, "FINGERPRINT")
+        if storage.exists(self.partial) and not (storage.is_file(self.mark) and storage.read_text(self.mark) == fingerprint):
+            storage.remove(self.partial)  # left by a build with another config or input
         for name in outputs or ():
-            (self.partial / name).mkdir(exist_ok=True)
-        self.mark.write_text(fingerprint)
+            storage.make_dirs(storage.join(self.partial, name))
+        storage.make_dirs(self.partial)
+        storage.write_text(self.mark, fingerprint)
 
     @property
-    def _done_folder(self) -> Path:
-        return self.partial / next(iter(self.outputs)) if self.outputs else self.partial
+    def _done_folder(self) -> str:
+        return storage.join(self.partial, next(iter(self.outputs))) if self.outputs else self.partial
 
     def done(self) -> list[str]:
-        return sorted(p.name[: -len(".parquet")] for p in self._done_folder.glob("*.parquet"))
+        return [storage.basename(p)[: -len(".parquet")] for p in storage.parquet_files(self._done_folder)]
 
     def run(self, payloads: list[dict], produce: Callable[..., Iterable], kwargs: dict,
             advance: Callable[[int, int], None] | None = None) -> None:
@@ -209,16 +213,17 @@ class PartitionedStage:
         todo = sorted((p for p in payloads if p["part"] not in done), key=lambda p: -p.get("bytes", 0))
         task = ray.remote(_write_one)
         shared = [ray.put(produce), ray.put(kwargs)]     # sent once, not once per task
-        submitters = [lambda item=item: task.remote(item["part"], item["payload"], str(self.partial), *shared, self.outputs)
+        submitters = [lambda item=item: task.remote(item["part"], item["payload"], self.partial, *shared, self.outputs)
                       for item in todo]
         for _, (files, nbytes) in as_completed(submitters):
             advance(files, nbytes)
 
     def summaries(self) -> list[dict]:
-        return [read_summary(p) for p in sorted(self._done_folder.glob("*.parquet"))]
+        return [read_summary(p) for p in storage.parquet_files(self._done_folder)]
 
-    def publish(self, publish: Callable[[Path, Path], None]) -> None:
-        self.mark.unlink()
-        for stale in self.partial.rglob("*.tmp"):
-            stale.unlink()
+    def publish(self, publish: Callable[[str, str], None]) -> None:
+        storage.remove(self.mark)
+        if not storage.is_remote(self.partial):      # a disk's temporary names (object storage has none)
+            for stale in Path(self.partial).rglob("*.tmp"):
+                stale.unlink()
         publish(self.partial, self.final)

@@ -82,15 +82,15 @@ def lineage(base: RunDir, manifest: dict) -> tuple[RunDir, Path | None]:
     if opt is None:
         return base, None
     origin = RunDir(opt["origin"])
-    if not origin.stage_dir("08_tokenize").is_dir():
+    if not os.path.isdir(origin.stage_dir("08_tokenize")):
         raise BuildError(f"{base.root}: the build it was cut from, {origin.root}, is gone; remove reads that build's records")
-    return origin, base.stage_dir(STAGE)
+    return origin, Path(base.stage_dir(STAGE))
 
 
 def check_base(base: RunDir) -> dict:
-    if not base.root.is_dir():
+    if not os.path.isdir(base.root):
         raise BuildError(f"{base.root}: no such run folder")
-    if not base.manifest_path.is_file():
+    if not os.path.isfile(base.manifest_path):
         raise BuildError(f"{base.root}: not a finished run (no manifest.json): build it to the end first")
     return base.read_json(base.manifest_path)
 
@@ -101,19 +101,19 @@ def remove(base_path: Path, patterns_path: Path, out_path: Path, echo: Callable[
     base, out = RunDir(base_path), RunDir(out_path)
     base_manifest = check_base(base)
     patterns = read_patterns(patterns_path)
-    base_sha = hashlib.sha256(base.manifest_path.read_bytes()).hexdigest()
+    base_sha = hashlib.sha256(Path(base.manifest_path).read_bytes()).hexdigest()
     if out.root == base.root:
         raise BuildError(f"--out {out.root}: the base itself; the base is never written, name a new folder")
-    if out.manifest_path.is_file():
+    if os.path.isfile(out.manifest_path):
         made = out.read_json(out.manifest_path)
         done = made.get("opt_out", {})
         if done.get("base_manifest_sha256") == base_sha and done.get("patterns") == patterns:
             echo(f"  {STAGE:<15} up to date ({out.root})")
             return made
-    if out.root.exists():
+    if os.path.exists(out.root):
         raise BuildError(f"--out {out.root}: exists and is not this removal's result; name a new folder")
     origin, removed_before = lineage(base, base_manifest)
-    records = origin.stage_dir("08_tokenize")
+    records = Path(origin.stage_dir("08_tokenize"))
     already = set(pads.dataset(str(removed_before), format="parquet").to_table(columns=["id"]).column("id").to_pylist()
                   ) if removed_before else set()
 
@@ -136,9 +136,9 @@ def remove(base_path: Path, patterns_path: Path, out_path: Path, echo: Callable[
     vocab_size, eod_id = base_manifest["tokenizer"]["vocab_size"], base_manifest["tokenizer"]["eod_id"]
     groups = packing.group_count(base_manifest["stages"]["08_tokenize"]["tokens"], vocab_size,
                               base_manifest["config"]["shards"]["target_bytes"])
-    documents_dir = str(origin.stage_dir(DOCUMENTS)) if pcfg["documents"] == "repo" else None
+    documents_dir = origin.stage_dir(DOCUMENTS) if pcfg["documents"] == "repo" else None
     touched = sorted({packing.seeded_hash(pcfg["seed"], key) % groups for key in _pack_keys_of(new_ids, documents_dir)})
-    tmp = out.root.with_name(out.root.name + ".partial")
+    tmp = Path(out.root + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "shards").mkdir(parents=True)
     by_group = _gather(sorted(records.glob("*.parquet")), set(touched), removed_ids, pcfg["seed"], groups, tmp / "work",
@@ -161,21 +161,21 @@ def remove(base_path: Path, patterns_path: Path, out_path: Path, echo: Callable[
             if entry["shard"] in repacked:
                 shards.append({k: repacked[entry["shard"]][k] for k in ("shard", "rows", "files", "tokens", "padding", "sha256")})
         else:
-            _link(base.shards / entry["shard"], tmp / "shards" / entry["shard"])
+            _link(Path(base.shards) / entry["shard"], tmp / "shards" / entry["shard"])
             shards.append(dict(entry))
     if sum(s["files"] for s in shards) != books["kept"]:
         raise BuildError(f"{STAGE}: the shards hold {sum(s['files'] for s in shards):,} files but {books['kept']:,} were kept")
 
     # the books, the removed files, the tokenizer and the manifest; then the run appears
-    shutil.copytree(base.tokenizer_path.parent, tmp / "tokenizer")
+    shutil.copytree(Path(base.tokenizer_path).parent, tmp / "tokenizer")
     (tmp / "stages" / STAGE).mkdir(parents=True)
     pq.write_table(removed_table.sort_by("id"), tmp / "stages" / STAGE / "removed.parquet")
     books["seconds"] = round(time.time() - started, 2)
     manifest = _manifest(base_manifest, books, shards, removed_table, new_ids, patterns, base, base_sha, len(touched))
     manifest["opt_out"]["origin"] = str(origin.root)
-    RunDir(tmp).write_json(tmp / "stats.json", {"status": "complete", "stages": manifest["stages"], "tokens": manifest["tokens"],
+    RunDir(tmp).write_json(str(tmp / "stats.json"), {"status": "complete", "stages": manifest["stages"], "tokens": manifest["tokens"],
                                                 "elapsed_seconds": books["seconds"]})
-    RunDir(tmp).write_json(tmp / "manifest.json", manifest)
+    RunDir(tmp).write_json(str(tmp / "manifest.json"), manifest)
     os.rename(tmp, out.root)
     dropped = sum(books["dropped"].values())
     echo(f"  {STAGE:<15} in {books['in']:>8,}  kept {books['kept']:>8,}  dropped {dropped:>8,}  quarantined {0:>6,}  "

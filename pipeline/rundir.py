@@ -13,7 +13,8 @@
       stages/NN_name.partial/   a stage being written: its finished partitions (kept by a crash)
       work/                intermediate results (near-dedup verified edges), with their fingerprints
 
-A stage's output appears only when complete: it is written under a temporary name and renamed.
+A stage's output appears only when complete: it is written under a temporary name and renamed (in
+object storage, `--out s3://…`, copied object by object, and counted only once state.json says so).
 The stage and step names below are the one place the engine and the inspection tools take them from.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from codecorpus import storage
 from codecorpus.errors import CodecorpusError
 
 
@@ -46,119 +48,151 @@ class RunDirError(CodecorpusError, RuntimeError):
 
 
 class RunDir:
+    """A run folder on a disk or in object storage (`s3://bucket/prefix`); its paths are strings."""
+
     def __init__(self, root: str | Path):
-        self.root = Path(root).resolve()
+        self.root = str(root).rstrip("/") if storage.is_remote(str(root)) else str(Path(root).resolve())
 
     @property
-    def stages(self) -> Path:
-        return self.root / "stages"
+    def remote(self) -> bool:
+        return storage.is_remote(self.root)
+
+    def path(self, *names: str) -> str:
+        return storage.join(self.root, *names)
 
     @property
-    def shards(self) -> Path:
-        return self.root / "shards"
+    def stages(self) -> str:
+        return self.path("stages")
 
     @property
-    def tokenizer_path(self) -> Path:
-        return self.root / "tokenizer" / "tokenizer.json"
+    def shards(self) -> str:
+        return self.path("shards")
 
     @property
-    def manifest_path(self) -> Path:
-        return self.root / "manifest.json"
+    def tokenizer_path(self) -> str:
+        return self.path("tokenizer", "tokenizer.json")
 
     @property
-    def stats_path(self) -> Path:
-        return self.root / "stats.json"
+    def manifest_path(self) -> str:
+        return self.path("manifest.json")
 
-    def stage_dir(self, name: str) -> Path:
-        return self.stages / name
+    @property
+    def stats_path(self) -> str:
+        return self.path("stats.json")
 
-    def files(self, part: str) -> Path:
+    def stage_dir(self, name: str) -> str:
+        return self.path("stages", name)
+
+    def files(self, part: str) -> str:
         """A part of the per-file pass's output: `kept`, `rejects`, `bands` or `signatures`."""
-        return self.stages / FILES / part
+        return self.path("stages", FILES, part)
 
     @property
-    def work(self) -> Path:
-        return self.root / "work"
+    def work(self) -> str:
+        return self.path("work")
 
     def prepare(self) -> None:
         """Create the folder and prove it is writable before any work starts. A folder that holds other
         things than a run's is refused: a build never mixes its files with someone else's."""
-        if self.root.exists() and not self.root.is_dir():
+        if self.remote:
+            return self._prepare_remote()
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise RunDirError(f"output folder {self.root} is a file, not a folder; choose another --out")
-        if self.root.is_dir() and not self.is_run():
-            foreign = sorted(n for n in os.listdir(self.root) if n not in RUN_ENTRIES and not n.startswith(".write-test-"))
-            if foreign:
-                raise RunDirError(f"output folder {self.root} is not empty and not a codecorpus run (it holds "
-                                  f"{', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); choose another --out")
+        if os.path.isdir(self.root) and not self.is_run():
+            self._refuse_foreign(os.listdir(self.root))
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self.root, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-"):
                 pass
         except OSError as exc:
             raise RunDirError(f"output folder {self.root} is not writable: {exc.strerror or exc}") from None
         for sub in ("stages", "tokenizer", "work"):
-            (self.root / sub).mkdir(exist_ok=True)
+            os.makedirs(self.path(sub), exist_ok=True)
 
-    def temp_for(self, final: Path) -> Path:
-        tmp = final.with_name(final.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    def _prepare_remote(self) -> None:
+        """The same checks in object storage: what is under the prefix, and a test object written and deleted."""
+        probe = self.path(f".write-test-{os.getpid()}")
+        try:
+            if storage.is_file(self.root):
+                raise RunDirError(f"output {self.root} is an object, not a folder; choose another --out")
+            if not self.is_run():
+                self._refuse_foreign([storage.basename(e.path) for e in storage.list_dir(self.root)])
+            storage.write_bytes(probe, b"")
+            storage.remove(probe)
+        except OSError as exc:
+            raise RunDirError(f"output folder {self.root} is not writable: {storage.describe_error(exc)}") from None
+
+    def _refuse_foreign(self, names: list[str]) -> None:
+        foreign = sorted(n for n in names if n not in RUN_ENTRIES and not n.startswith(".write-test-"))
+        if foreign:
+            raise RunDirError(f"output folder {self.root} is not empty and not a codecorpus run (it holds "
+                              f"{', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); choose another --out")
+
+    def temp_for(self, final: str) -> str:
+        tmp = final + ".tmp"
+        storage.remove(tmp)
         return tmp
 
     @staticmethod
-    def publish(tmp: Path, final: Path) -> None:
-        """Atomically put a completed output in place (replacing an older one)."""
-        if final.exists():
-            old = final.with_name(final.name + ".old")
+    def publish(tmp: str, final: str) -> None:
+        """Put a completed output in place (replacing an older one): on a disk atomically, by renames;
+        in object storage object by object — a step counts as done only once state.json says so,
+        which the build writes after."""
+        if storage.is_remote(final):
+            storage.move(tmp, final)
+        elif os.path.exists(final):
+            old = final + ".old"
             shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True) if os.path.isdir(old) else os.unlink(old)
         else:
-            tmp.rename(final)
+            os.rename(tmp, final)
 
-    def write_json(self, path: Path, data: dict) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+    def write_json(self, path: str, data: dict) -> None:
+        storage.write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
-    def read_json(self, path: Path) -> dict:
-        return json.loads(path.read_text(encoding="utf-8"))
+    def read_json(self, path: str) -> dict:
+        return json.loads(storage.read_text(path))
 
     @property
-    def state_path(self) -> Path:
-        return self.root / "state.json"
+    def state_path(self) -> str:
+        return self.path("state.json")
 
     def read_state(self) -> dict:
-        return self.read_json(self.state_path) if self.state_path.is_file() else {}
+        return self.read_json(self.state_path) if storage.is_file(self.state_path) else {}
 
     def write_state(self, state: dict) -> None:
         self.write_json(self.state_path, state)
 
     def forget(self) -> None:
         """Make the next build start over: no step is up to date, no partition or checkpoint reused."""
-        self.state_path.unlink(missing_ok=True)
-        for leftover in [*self.stages.glob("*.partial"), *self.root.rglob("*.fingerprint")]:
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        storage.remove(self.state_path)
+        if self.remote:
+            leftovers = {e.path for e in storage.walk_files(self.root) if e.path.endswith(".fingerprint")}
+            leftovers |= {e.path for e in storage.list_dir(self.stages) if e.path.endswith(".partial")}
+        else:
+            root = Path(self.root)
+            leftovers = {str(p) for p in [*root.joinpath("stages").glob("*.partial"), *root.rglob("*.fingerprint")]}
+        for leftover in sorted(leftovers):
+            storage.remove(leftover)
 
-    @staticmethod
-    def _mark(path: Path) -> Path:
-        return path.with_name(path.name + ".fingerprint")
-
-    def checkpoint_is(self, path: Path, fingerprint: str) -> bool:
+    def checkpoint_is(self, path: str, fingerprint: str) -> bool:
         """Whether `path` holds a finished intermediate result made under `fingerprint`."""
-        mark = self._mark(path)
-        return path.exists() and mark.is_file() and mark.read_text() == fingerprint
+        mark = path + ".fingerprint"
+        return storage.exists(path) and storage.is_file(mark) and storage.read_text(mark) == fingerprint
 
-    def mark_checkpoint(self, path: Path, fingerprint: str) -> None:
-        tmp = self._mark(path).with_suffix(".tmp")
-        tmp.write_text(fingerprint)
-        os.replace(tmp, self._mark(path))
+    def mark_checkpoint(self, path: str, fingerprint: str) -> None:
+        storage.write_text(path + ".fingerprint", fingerprint)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """One build at a time per run folder (the lock goes with the process, even on kill -9)."""
-        with open(self.root / ".lock", "w") as fh:
+        """One build at a time per run folder (the lock goes with the process, even on kill -9). Object
+        storage has no such lock: there, running one build at a time per run is the user's part."""
+        if self.remote:
+            yield
+            return
+        with open(self.path(".lock"), "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -166,4 +200,4 @@ class RunDir:
             yield
 
     def is_run(self) -> bool:
-        return self.stats_path.is_file() or self.manifest_path.is_file() or self.state_path.is_file()
+        return any(storage.is_file(p) for p in (self.stats_path, self.manifest_path, self.state_path))

@@ -11,8 +11,6 @@ so the result does not depend on the number of workers, blocks or input files.
 """
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -21,6 +19,7 @@ import pyarrow.parquet as pq
 import ray
 import xxhash
 
+from codecorpus import storage
 from codecorpus.pipeline.ray_runtime import as_completed
 
 
@@ -34,7 +33,7 @@ def partition_of(column: pa.ChunkedArray | pa.Array, partitions: int) -> np.ndar
 
 def _map(path: str, group: str, index: int, key: str, partitions: int, work: str, columns: list[str] | None,
          transform: Callable[..., pa.Table] | None, transform_kwargs: dict, index_column: str | None = None) -> int:
-    table = pq.read_table(path, columns=columns)
+    table = pq.read_table(storage.parquet_source(path), columns=columns)
     if index_column:
         table = table.append_column(index_column, pa.array(np.full(table.num_rows, index, np.int32)))
     if transform is not None:
@@ -46,20 +45,17 @@ def _map(path: str, group: str, index: int, key: str, partitions: int, work: str
     table, target = table.take(pa.array(order)), target[order]
     bounds = np.flatnonzero(np.r_[True, target[1:] != target[:-1], True])
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        folder = Path(work) / f"p-{target[lo]:05d}"
-        folder.mkdir(exist_ok=True)
-        tmp = folder / f"{group}-{index:06d}.parquet.tmp"
-        pq.write_table(table.slice(lo, hi - lo), str(tmp))
-        tmp.rename(tmp.with_suffix(""))
+        with storage.Output(storage.join(work, f"p-{target[lo]:05d}", f"{group}-{index:06d}.parquet")) as local:
+            pq.write_table(table.slice(lo, hi - lo), local)
     return table.num_rows
 
 
 def _reduce(work: str, partition: int, groups: dict[str, pa.Schema], fn: Callable, fn_kwargs: dict):
-    folder = Path(work) / f"p-{partition:05d}"
+    written = storage.parquet_files(storage.join(work, f"p-{partition:05d}"))
     tables = {}
     for group, schema in groups.items():
-        files = sorted(folder.glob(f"{group}-*.parquet")) if folder.is_dir() else []
-        tables[group] = (pa.concat_tables([pq.read_table(f) for f in files]).combine_chunks() if files
+        files = [f for f in written if storage.basename(f).startswith(f"{group}-")]
+        tables[group] = (pa.concat_tables([pq.read_table(storage.parquet_source(f)) for f in files]).combine_chunks() if files
                          else schema.empty_table())
     if len(groups) > 1:
         return fn(**tables, partition=partition, **fn_kwargs)
@@ -74,7 +70,7 @@ def _run(tasks: list) -> list:
     return results
 
 
-def shuffle(inputs: dict[str, list[Path]], key: str, partitions: int, work: Path, fn: Callable, fn_kwargs: dict | None = None,
+def shuffle(inputs: dict[str, list[str]], key: str, partitions: int, work: str, fn: Callable, fn_kwargs: dict | None = None,
             columns: dict[str, list[str] | None] | None = None, transform: dict[str, tuple[Callable, dict]] | None = None,
             schemas: dict[str, pa.Schema] | None = None, index_column: str | None = None) -> list:
     """Shuffle the Parquet files of each input group by `key` into `partitions`, then return
@@ -83,8 +79,8 @@ def shuffle(inputs: dict[str, list[Path]], key: str, partitions: int, work: Path
     file in its map task; `schemas[group]` is the table a partition gets when no row of that group
     reached it (default: the first input file's schema, after the transform). `index_column`: a column
     added to each input file's rows before the transform, the file's index in its group's list."""
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    storage.remove(work)
+    storage.make_dirs(work)
     columns, transform = columns or {}, transform or {}
     map_task = ray.remote(_map)
     jobs = []
@@ -92,26 +88,26 @@ def shuffle(inputs: dict[str, list[Path]], key: str, partitions: int, work: Path
         fn_t, kw_t = transform.get(group, (None, {}))
         for index, path in enumerate(files):
             jobs.append(lambda p=str(path), g=group, i=index, f=fn_t, k=kw_t: map_task.remote(
-                p, g, i, key, partitions, str(work), columns.get(g), f, k, index_column))
+                p, g, i, key, partitions, work, columns.get(g), f, k, index_column))
     _run(jobs)
     schemas = dict(schemas or {})
     for group, files in inputs.items():
         if group not in schemas:
             fn_t, kw_t = transform.get(group, (None, {}))
-            empty = pq.read_schema(files[0]).empty_table() if files else pa.table({key: pa.array([], pa.string())})
+            empty = pq.read_schema(storage.parquet_source(files[0])).empty_table() if files else pa.table({key: pa.array([], pa.string())})
             if columns.get(group):
                 empty = empty.select(columns[group])
             if index_column:
                 empty = empty.append_column(index_column, pa.array([], pa.int32()))
             schemas[group] = (fn_t(empty, **kw_t) if fn_t else empty).schema
     reduce_task = ray.remote(_reduce)
-    results = _run([lambda p=p: reduce_task.remote(str(work), p, schemas, fn, fn_kwargs or {}) for p in range(partitions)])
-    shutil.rmtree(work, ignore_errors=True)
+    results = _run([lambda p=p: reduce_task.remote(work, p, schemas, fn, fn_kwargs or {}) for p in range(partitions)])
+    storage.remove(work)
     return results
 
 
-def parquet_files(folder: Path) -> list[Path]:
-    return sorted(Path(folder).glob("*.parquet"))
+def parquet_files(folder: str) -> list[str]:
+    return storage.parquet_files(folder)
 
 
 def write_reduced(*tables: pa.Table, partition: int, out_dir: str, fn: Callable, fn_kwargs: dict | None = None,
@@ -123,6 +119,6 @@ def write_reduced(*tables: pa.Table, partition: int, out_dir: str, fn: Callable,
     result = fn(*tables, **groups, **(fn_kwargs or {}))
     if result.num_rows == 0:
         return None
-    final = str(Path(out_dir) / f"p-{partition:05d}.parquet")
+    final = storage.join(out_dir, f"p-{partition:05d}.parquet")
     write_partition([result], final)
-    return read_summary(Path(final))
+    return read_summary(final)

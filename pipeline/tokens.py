@@ -7,16 +7,19 @@ from __future__ import annotations
 import functools
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import ray
 
+from tokenizers import Tokenizer
+
+from codecorpus import storage
 from codecorpus.pipeline.config import PackingConfig, TokenizerConfig
 from codecorpus.pipeline.execute import StageRunner
 from codecorpus.pipeline.documents import document_keys
@@ -24,7 +27,7 @@ from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
 from codecorpus.pipeline.shuffle import parquet_files, shuffle
 from codecorpus.stages import pack as packing, tag
 from codecorpus.stages.encode import Layout, encode_batch
-from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
+from codecorpus.tokenizer.bpe import EOD_TOKEN, train_bpe
 from codecorpus.tokenizer.special import special_ids
 from codecorpus.tokenizer.codegeex import codegeex_tokenizer
 from codecorpus.tokenizer.fast import fast_encoder
@@ -51,7 +54,7 @@ def _sample_keys(batch: pa.Table, fractions: dict[str, float], seed: int) -> pa.
 @ray.remote
 def _sample_of(path: str, orders: dict[str, int]) -> pa.Table:
     """The sampled files of one file of the per-file pass: their sample order and tagged text."""
-    batch = pq.read_table(path, columns=["id", "language", "text"])
+    batch = pq.read_table(storage.parquet_source(path), columns=["id", "language", "text"])
     batch = batch.filter(pc.is_in(batch.column("id"), value_set=pa.array(list(orders), pa.string())))
     return pa.table({"sample_order": pa.array([orders[i] for i in batch.column("id").to_pylist()], pa.int64()),
                      "text": pa.array(tag.tagged_texts(batch), pa.large_string())})
@@ -68,11 +71,11 @@ def train_tokenizer(run: RunDir, tcfg: TokenizerConfig, seed: int, kept: dict[st
         echo(f"  {'tokenizer':<15} CodeGeeX's {tok.get_vocab_size():,} ids from {tcfg.vocab_file} and {tcfg.merges_file}")
         return
     fractions = sample_fractions({k: v["bytes"] for k, v in kept.items()}, tcfg.sample_bytes, tcfg.max_language_share)
-    survivors = [str(f) for f in parquet_files(run.stage_dir("06_near_dedup"))]
+    survivors = parquet_files(run.stage_dir("06_near_dedup"))
     chosen = pa.concat_tables(ray.get([_chosen.remote(f, fractions, seed) for f in survivors]))
     orders = dict(zip(chosen.column("id").to_pylist(), chosen.column("sample_order").to_pylist()))
     # the sample (at most tokenizer.sample_bytes) in its seeded order
-    sample = pa.concat_tables(ray.get([_sample_of.remote(str(f), orders) for f in parquet_files(run.files("kept"))]))
+    sample = pa.concat_tables(ray.get([_sample_of.remote(f, orders) for f in parquet_files(run.files("kept"))]))
     sample = sample.sort_by("sample_order")
     t0 = time.time()
     tok = train_bpe(iter(sample.column("text").to_pylist()), vocab_size=tcfg.vocab_size, min_frequency=tcfg.min_frequency,
@@ -85,14 +88,18 @@ def train_tokenizer(run: RunDir, tcfg: TokenizerConfig, seed: int, kept: dict[st
 
 @ray.remote
 def _chosen(path: str, fractions: dict[str, float], seed: int) -> pa.Table:
-    keys = pq.read_table(path, columns=["id", "language", "status"])
+    keys = pq.read_table(storage.parquet_source(path), columns=["id", "language", "status"])
     return _sample_keys(keys.filter(pc.equal(keys.column("status"), "kept")), fractions, seed)
 
 
-def _save(tok, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tok.save(str(tmp))
-    os.replace(tmp, path)
+def _save(tok, path: str) -> None:
+    with storage.Output(path) as local:
+        tok.save(local)
+
+
+def load_tokenizer(path: str) -> Tokenizer:
+    """A run's tokenizer.json, from the disk or from object storage."""
+    return Tokenizer.from_str(storage.read_text(path))
 
 
 REMOVED_IDS_PER_TASK = 2_000_000   # up to this many removed files, each tokenize task holds their ids
@@ -112,19 +119,21 @@ def tokenize(runner: StageRunner, fingerprint: str, by_shuffle: bool, layout: La
     (resumable partition by partition), or, `by_shuffle`, the files and the survivors' ids meet in a
     shuffle by id."""
     run = runner.run
-    kwargs = {"tokenizer_path": str(run.tokenizer_path), "layout": layout}
+    kwargs = {"tokenizer_path": run.tokenizer_path, "layout": layout, "tokenizer_identity": identity(run.tokenizer_path)}
     if by_shuffle:
         return runner.shuffle_stage("08_tokenize", {"files": parquet_files(run.files("kept")),
                                                     "survivors": parquet_files(run.stage_dir("06_near_dedup"))}, "id",
                                     functools.partial(_tokenize_joined, **kwargs), columns={"survivors": ["id", "status"]})
-    removed = [str(run.stage_dir(s)) for s in ("05_exact_dedup", "06_near_dedup")]
+    removed = {d: identity(d) for d in (run.stage_dir(s) for s in ("05_exact_dedup", "06_near_dedup"))}
     return runner.map_stage("08_tokenize", fingerprint, run.files("kept"), _tokenize_survivors,
                             {**kwargs, "removed_dirs": removed})
 
 
-def _tokenize_joined(files: pa.Table, survivors: pa.Table, tokenizer_path: str, layout: Layout) -> pa.Table:
+def _tokenize_joined(files: pa.Table, survivors: pa.Table, tokenizer_path: str, layout: Layout,
+                     tokenizer_identity: tuple) -> pa.Table:
     kept = survivors.filter(pc.equal(survivors.column("status"), "kept")).column("id").combine_chunks()
-    return encode_records(files.filter(pc.is_in(files.column("id"), value_set=kept)), tokenizer_path, layout)
+    return encode_records(files.filter(pc.is_in(files.column("id"), value_set=kept)), tokenizer_path, layout,
+                          tokenizer_identity)
 
 
 @functools.lru_cache(maxsize=4)
@@ -135,17 +144,19 @@ def _encoder(path: str, _identity: tuple):
     return fast or (lambda text: tok.encode(text, add_special_tokens=False).ids), special_ids(tok)
 
 
-def _tokenize_survivors(batch: pa.Table, tokenizer_path: str, removed_dirs: list[str], layout: Layout) -> pa.Table:
-    removed = [load_ids(d, identity(d)) for d in removed_dirs]
+def _tokenize_survivors(batch: pa.Table, tokenizer_path: str, removed_dirs: dict[str, tuple], layout: Layout,
+                        tokenizer_identity: tuple) -> pa.Table:
+    removed = [load_ids(d, ident) for d, ident in removed_dirs.items()]
     keep = pa.array([not any(i in r for r in removed) for i in batch.column("id").to_pylist()], pa.bool_())
-    return encode_records(batch.filter(keep), tokenizer_path, layout)
+    return encode_records(batch.filter(keep), tokenizer_path, layout, tokenizer_identity)
 
 
-def encode_records(batch: pa.Table, tokenizer_path: str, layout: Layout = Layout()) -> pa.Table:
+def encode_records(batch: pa.Table, tokenizer_path: str, layout: Layout = Layout(), tokenizer_identity: tuple | None = None) -> pa.Table:
     """The records with their tagged text replaced by its ids, laid out by `layout`
     (stages.encode): what tokenize writes, encoded through tokenizer.fast (tiktoken) where the
-    tokenizer allows it."""
-    encode, special = _encoder(tokenizer_path, identity(tokenizer_path))
+    tokenizer allows it. `tokenizer_identity` (identity() of the file, taken once by the driver)
+    spares each batch a look at the file."""
+    encode, special = _encoder(tokenizer_path, tokenizer_identity or identity(tokenizer_path))
     return encode_batch(batch, encode, special, layout)
 
 
@@ -158,15 +169,15 @@ def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int,
     vocab_size, eod_id = tok.get_vocab_size(), tok.token_to_id(EOD_TOKEN)
     num_groups = packing.group_count(total_tokens, vocab_size, target_bytes)
     tmp = run.temp_for(run.shards)
-    tmp.mkdir(parents=True)
+    storage.make_dirs(tmp)
     columns = ["id", "source", "language", "tokens", "num_tokens", "status"]
     keys = dict(seed=pcfg.seed, num_groups=num_groups)
     if pcfg.documents == "repo":
         columns.append("header")
-        keys["documents_dir"] = str(run.stage_dir(DOCUMENTS))
+        keys["documents_dir"] = run.stage_dir(DOCUMENTS)
     entries = shuffle({"tokens": parquet_files(run.stage_dir("08_tokenize"))}, "pack_group", num_groups,
-                      run.work / "shuffle", _pack_group,
-                      dict(out_dir=str(tmp), row_length=row_length, vocab_size=vocab_size, eod_id=eod_id, pack=pcfg.pack,
+                      storage.join(run.work, "shuffle"), _pack_group,
+                      dict(out_dir=tmp, row_length=row_length, vocab_size=vocab_size, eod_id=eod_id, pack=pcfg.pack,
                            stride=pcfg.stride),
                       columns={"tokens": columns}, transform={"tokens": (pack_keys, keys)},
                       index_column="part" if pcfg.documents == "repo" else None)
@@ -188,8 +199,19 @@ def pack_keys(tokens: pa.Table, seed: int, num_groups: int, documents_dir: str |
     return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups, key="doc_key")
 
 
-def _pack_group(group: pa.Table, partition: int, **kwargs) -> pa.Table | None:
-    return packing.pack_group(group, **kwargs) if group.num_rows else None
+def _pack_group(group: pa.Table, partition: int, out_dir: str, **kwargs) -> pa.Table | None:
+    """One pack group's shard, written into `out_dir` (in object storage: packed into a local spool
+    folder, then uploaded whole)."""
+    if not group.num_rows:
+        return None
+    if not storage.is_remote(out_dir):
+        return packing.pack_group(group, out_dir=out_dir, **kwargs)
+    with tempfile.TemporaryDirectory(prefix="codecorpus-shard-") as spool:
+        entry = packing.pack_group(group, out_dir=spool, **kwargs)
+        for name in os.listdir(spool):
+            with storage.Output(storage.join(out_dir, name)) as local:
+                os.replace(os.path.join(spool, name), local)
+    return entry
 
 
 # What a task needs loaded is cached per worker process, keyed by the file's identity so that a new
@@ -197,11 +219,18 @@ def _pack_group(group: pa.Table, partition: int, **kwargs) -> pa.Table | None:
 @functools.lru_cache(maxsize=4)
 def load_ids(path: str, _identity: tuple, removed: bool = True) -> frozenset:
     """The ids in a folder of Parquet files (`removed`: only those a stage did not keep, when it has a status)."""
-    ds = pads.dataset(path, format="parquet")
+    ds = storage.dataset(storage.parquet_files(path))
     flt = pc.field("status") != "kept" if removed and "status" in ds.schema.names else None
     return frozenset(ds.to_table(columns=["id"], filter=flt).column("id").to_pylist())
 
 
 def identity(path: str) -> tuple:
-    st = os.stat(path)
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    """What tells one file (or folder) from another put at the same path: on a disk its inode, size and
+    time; in object storage its size and time (a folder: its objects' names, sizes and times)."""
+    if not storage.is_remote(path):
+        st = os.stat(path)
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+    entry = storage.stat(path)
+    if entry is None or not entry.is_dir:
+        return (entry.size, entry.mtime_ns) if entry else ()
+    return tuple((e.path, e.size, e.mtime_ns) for e in storage.walk_files(path))

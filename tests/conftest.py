@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -343,3 +346,29 @@ def s3_store():
         yield {"endpoint": endpoint, "env": env, "fs": fs}
     finally:
         server.stop()
+
+
+def wait_for(condition, proc: subprocess.Popen | None = None, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc is None or proc.poll() is None, "the build ended before the point it was to be killed at"
+        assert time.time() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+def build_and_kill(cfg: Path, out: Path | str, point, log: Path, *extra: str, cwd: Path | None = None) -> str:
+    """Start a build (`extra`: more arguments), SIGKILL the driver when `point()` holds, and return what it printed. The local
+    Ray it started is killed too (as a machine's crash would), so that nothing leaks into later tests."""
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out), *extra],
+                                stdout=fh, stderr=subprocess.STDOUT, cwd=cwd)
+        wait_for(point, proc)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for child in family:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return log.read_text()

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -21,7 +22,7 @@ from codecorpus.pipeline.config import ConfigError, load_config
 from codecorpus.stages import read_scraped, sources
 from codecorpus.trainer.data import local_run
 from codecorpus.trainer.errors import TrainerError
-from conftest import MIXED, TINY_MODEL, codecorpus
+from conftest import MIXED, TINY_MODEL, build_and_kill, codecorpus
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +64,54 @@ def test_every_source_kind_reads_the_same_records_from_object_storage(inputs, tm
     assert "truncated_or_corrupt" in statuses and "pile_set:Enron Emails" in statuses
 
 
+def store_keys(fs: pafs.S3FileSystem, prefix: str) -> list[str]:
+    return sorted(i.path for i in fs.get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))
+                  if i.type == pafs.FileType.File)
+
+
 @pytest.mark.slow
-def test_a_build_from_object_storage_gives_the_shards_of_the_same_build_from_disk(inputs, mixed_run, tmp_path):
-    """conftest.MIXED (every source kind, licenses, quality rules, decontamination) with its input
-    under s3://corpus/mixed: the same shards, byte for byte, as the build from the disk."""
-    (tmp_path / "s3.toml").write_text(inputs[1])
-    out = codecorpus("build", str(tmp_path / "s3.toml"), "--out", str(tmp_path / "run")).stdout
-    local, s3 = (json.loads((r / "manifest.json").read_text()) for r in (mixed_run, tmp_path / "run"))
-    assert s3["shards"] == local["shards"] and local["rows"] > 0, out           # names, rows and sha256 of every shard
+def test_a_build_into_object_storage_killed_then_resumed_on_a_cluster_gives_the_disk_builds_shards(inputs, mixed_run, store_env,
+                                                                                                tmp_path):
+    """conftest.MIXED (every source kind, licenses, quality rules, decontamination), its input under
+    s3://corpus/mixed and its run folder at s3://corpus/runs/mixed: killed (-9, with its Ray) in the
+    per-file pass, then the same command joining a three-node Ray cluster (Ray's cluster utilities: a
+    head without CPUs and two worker nodes, so every task runs on a node with no run folder of its own)
+    goes on from the partitions in the store, and gives the shards of the build on disk, byte for byte.
+    Nothing is written to the local disk; no temporary object is left in the store; stats, query and
+    show read the run where it is."""
+    from ray.cluster_utils import Cluster
+
+    fs, prefix, url = store_env["fs"], "corpus/runs/mixed", "s3://corpus/runs/mixed"
+    work = tmp_path / "cwd"
+    work.mkdir()
+    (work / "s3.toml").write_text(inputs[1] + "files_per_partition = 8\n")     # many partitions to be killed between
+    command = [sys.executable, "-m", "codecorpus", "build", "s3.toml", "--out", url]
+    listed = lambda: time.sleep(0.05) or store_keys(fs, f"{prefix}/stages/files.partial/kept") != []     # noqa: E731
+    said = build_and_kill(work / "s3.toml", url, listed, tmp_path / "killed.log", cwd=work)
+    assert "01_ingest" not in said                                  # killed before the per-file pass ended
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        proc = subprocess.run([*command, "--address", cluster.address], capture_output=True, text=True, timeout=900, cwd=work)
+    finally:
+        cluster.shutdown()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"per-file pass +resuming: [1-9]\d* of \d+ partitions already written", proc.stdout), proc.stdout
+    local = json.loads((mixed_run / "manifest.json").read_text())
+    s3 = json.loads(fs.open_input_stream(f"{prefix}/manifest.json").read())
+    assert s3["shards"] == local["shards"] and local["rows"] > 0               # names, rows and sha256 of every shard
     assert {k: v["kept"] for k, v in s3["stages"].items()} == {k: v["kept"] for k, v in local["stages"].items()}
+    assert sorted(os.listdir(work)) == ["s3.toml"]                            # no local run folder, no log beside it
+    keys = store_keys(fs, prefix)
+    assert [k for k in keys if re.search(r"\.(tmp|partial|old)\b|/work/shuffle/", k)] == []
+    assert f"{prefix}/build.log" in keys and f"{prefix}/shards/{local['shards'][0]['shard']}" in keys
+    stats = json.loads(codecorpus("stats", url, "--json").stdout)
+    assert stats["stats"]["status"] == "complete" and stats["manifest"]["shards"] == local["shards"]
+    assert query(url, "SELECT count(*) FROM stage_08_tokenize") == query(str(mixed_run), "SELECT count(*) FROM stage_08_tokenize")
+    shown = [list(matching(where, Filters(stage="03_filter", limit=2))) for where in (str(mixed_run), url)]
+    assert shown[1] == shown[0] and len(shown[0]) == 2
 
 
 @pytest.fixture(scope="module")

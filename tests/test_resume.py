@@ -2,17 +2,15 @@
 Every build here must give the same shards as the uninterrupted one (`run`, from conftest)."""
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
-from conftest import BUILD, codecorpus, query, served
+from conftest import BUILD, build_and_kill, codecorpus, query, served, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,34 +26,8 @@ def config(corpus, name: str, extra: str = "") -> Path:
     return path
 
 
-def wait_for(condition, proc: subprocess.Popen | None = None, timeout: float = 600) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert proc is None or proc.poll() is None, "the build ended before the point it was to be killed at"
-        assert time.time() < deadline, "timed out waiting"
-        time.sleep(0.005)
-
-
 def parquet_parts(folder: Path) -> int:
     return len(list(folder.glob("*.parquet"))) if folder.is_dir() else 0
-
-
-def build_and_kill(cfg: Path, out: Path, point, log: Path, *extra: str) -> str:
-    """Start a build (`extra`: more arguments), SIGKILL the driver when `point()` holds, and return what it printed. The local
-    Ray it started is killed too (as a machine's crash would), so that nothing leaks into later tests."""
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "codecorpus", "build", str(cfg), "--out", str(out), *extra],
-                                stdout=fh, stderr=subprocess.STDOUT)
-        wait_for(point, proc)
-        family = psutil.Process(proc.pid).children(recursive=True)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    for child in family:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    return log.read_text()
 
 
 SMALL_PARTITIONS = "files_per_partition = 8\n"   # appended to BUILD's [ray]: many partitions to be killed between

@@ -35,8 +35,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = command("build", cmd_build, "build a corpus: ingest → filter → dedup → tag → tokenize → shards")
     p.add_argument("config", type=nonempty, help="build config (TOML)")
-    p.add_argument("--out", type=nonempty, help="run folder (default: runs/<config name>); an existing run goes on, "
-                   "a folder holding anything else is refused")
+    p.add_argument("--out", type=nonempty, help="run folder, or s3://bucket/prefix/run in object storage (default: runs/<config name>); "
+                   "an existing run goes on, a folder holding anything else is refused")
     p.add_argument("--address", type=nonempty,
                    help="join a running Ray cluster: 'auto' or HOST:PORT (default: $RAY_ADDRESS if set, else start a local Ray)")
     p.add_argument("--force", action="store_true",

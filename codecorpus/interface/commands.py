@@ -25,8 +25,10 @@ BUILD_LOG = "build.log"   # in the run folder: Ray's own lines (start-up, Ray Da
 def cmd_build(args: argparse.Namespace) -> int:
     from codecorpus.pipeline.config import load_config
 
+    from codecorpus import storage
+
     cfg = load_config(args.config)  # fails before Ray starts
-    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    out = args.out or str(Path("runs") / Path(args.config).stem)
     from codecorpus.interface.progress import BuildView
     from codecorpus.pipeline.plan import plan_inputs
     from codecorpus.pipeline.ray_runtime import check_address, init_ray, warm_workers
@@ -34,16 +36,19 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     chain = None
     if args.base:
+        if storage.is_remote(args.base) or storage.is_remote(out):
+            raise UserError("--base: increments are built on a disk for now (base and --out); "
+                            "a run in object storage can be an increment's base once it is copied to a disk")
         from codecorpus.pipeline.chain import open_chain
         chain = open_chain(Path(args.base), cfg, out)   # refused before Ray starts
     address = args.address or os.environ.get("RAY_ADDRESS")
     if address:
-        check_address(address)
+        check_address(address, cfg.ray.join_timeout)
     run = RunDir(out)
     run.prepare()
     view = BuildView()
     view.echo(f"codecorpus build {args.config} → {run.root}" + (f" (an increment of {chain.base.root})" if chain else ""))
-    with _stderr_to(None if args.verbose else run.root / BUILD_LOG), ThreadPoolExecutor(1) as planner:
+    with _stderr_to(None if args.verbose else run.path(BUILD_LOG)), ThreadPoolExecutor(1) as planner:
         # the input is listed (and the build's modules imported) while Ray starts, and the workers
         # import and load what the tasks need while the driver goes on
         planned = planner.submit(plan_inputs, cfg)
@@ -61,8 +66,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    from codecorpus import storage
     from codecorpus.pipeline.remove import remove
 
+    if storage.is_remote(args.run) or storage.is_remote(args.out or ""):
+        raise UserError("remove: works on runs on a disk for now (RUN and --out); copy the run from object storage first")
     out = Path(args.out) if args.out else Path(args.run).resolve().with_name(Path(args.run).resolve().name + "-removed")
     print(f"codecorpus remove {args.run} --repos {args.repos} → {out.resolve()}")
     manifest = remove(Path(args.run), Path(args.repos), out, print)
@@ -75,12 +83,23 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _stderr_to(path: Path | None):
+def _stderr_to(path: str | None):
     """Send this process's stderr (file descriptor 2, which Ray's C++ core, its Python loggers and the
     processes it starts write to) to `path` while the build runs; the user's terminal keeps the
-    build's own lines. Errors are printed after it is given back."""
+    build's own lines. Errors are printed after it is given back. A log in object storage is written
+    to a local file and uploaded when the build ends."""
+    from codecorpus import storage
+
     if path is None:
         yield
+        return
+    if storage.is_remote(path):
+        spool = storage.Output(path)
+        try:
+            with _stderr_to(spool.local):
+                yield
+        finally:
+            spool.commit()
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -100,20 +119,13 @@ def _load_run(path: str) -> tuple[dict, dict | None]:
     from codecorpus import storage
     from codecorpus.pipeline.rundir import RunDir
 
-    if storage.is_remote(path):
-        read = {name: storage.join(path, name) for name in ("stats.json", "manifest.json")}
-        found = {name: json.loads(storage.read_text(p)) for name, p in read.items() if storage.is_file(p)}
-        if not found:
-            raise UserError(f"{path}: not a codecorpus run (no stats.json or manifest.json)")
-        return found.get("stats.json", {}), found.get("manifest.json")
+    if not storage.is_remote(path) and not os.path.isdir(path):
+        raise UserError(f"{path}: " + ("a file, not a run folder" if os.path.exists(path) else "no such folder"))
     run = RunDir(path)
-    if not run.root.is_dir():
-        raise UserError(f"{path}: " + ("a file, not a run folder" if run.root.exists() else "no such folder"))
-    if not run.is_run():
+    found = {p: run.read_json(p) for p in (run.stats_path, run.manifest_path) if storage.is_file(p)}
+    if not found:
         raise UserError(f"{path}: not a codecorpus run (no stats.json or manifest.json)")
-    stats = run.read_json(run.stats_path) if run.stats_path.is_file() else {}
-    manifest = run.read_json(run.manifest_path) if run.manifest_path.is_file() else None
-    return stats, manifest
+    return found.get(run.stats_path, {}), found.get(run.manifest_path)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
