@@ -28,8 +28,10 @@ import stat as stat_module
 import tempfile
 from typing import IO, NamedTuple
 
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 SCHEME = "s3://"
 
@@ -57,8 +59,11 @@ SETTINGS_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "
 
 @functools.lru_cache(maxsize=4)
 def _s3(endpoint: str, region: str, _credentials: tuple) -> pafs.S3FileSystem:
+    # allow_delayed_open: an object smaller than one upload part is written by one PUT when closed,
+    # not a multipart upload's three requests
     return pafs.S3FileSystem(endpoint_override=endpoint or None, region=region or None, connect_timeout=5,
-                             request_timeout=60, retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3))
+                             request_timeout=60, retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+                             allow_delayed_open=True)
 
 
 def _split(url: str) -> tuple[pafs.S3FileSystem, str]:
@@ -181,6 +186,13 @@ def dataset(paths: list[str]) -> pads.Dataset:
     return pads.dataset(paths, format="parquet")
 
 
+def read_parquet(path: str, columns: list[str] | None = None) -> pa.Table:
+    """A whole Parquet file as a table: a remote object fetched in one read (not a ranged read per column chunk)."""
+    if not is_remote(path):
+        return pq.read_table(path, columns=columns)
+    return pq.read_table(pa.BufferReader(read_bytes(path)), columns=columns)
+
+
 def parquet_source(path: str):
     """What pq.ParquetFile reads: a local path as it is (Arrow's own local reads), a remote object opened."""
     return open_input(path) if is_remote(path) else path
@@ -217,13 +229,10 @@ def exists(path: str) -> bool:
 
 
 def make_dirs(path: str) -> None:
-    """A folder and its parents; in object storage, where a folder is a key prefix, an empty marker
-    object (`prefix/`) that lets an empty folder exist as on a disk."""
+    """A folder and its parents (nothing to do in object storage, where a folder is a key prefix that
+    exists once an object is under it)."""
     if not is_remote(path):
         os.makedirs(path, exist_ok=True)
-        return
-    fs, key = _split(path)
-    fs.create_dir(key, recursive=True)
 
 
 def remove(path: str) -> None:
@@ -242,23 +251,24 @@ def remove(path: str) -> None:
         fs.delete_dir(key)
 
 
+def keep_folder(path: str) -> None:
+    """Make a folder exist even with nothing in it: on a disk, the folder; in object storage, an empty
+    marker object (`prefix/`) where no object is under the prefix."""
+    if not is_remote(path):
+        os.makedirs(path, exist_ok=True)
+    elif not exists(path):
+        fs, key = _split(path)
+        fs.create_dir(key, recursive=True)
+
+
 def move(src: str, dst: str) -> None:
-    """A file or a folder put under another name, replacing what was there. On a disk, one rename; in
-    object storage, each object copied to its new key and deleted (callers publish by a marker written
-    after, never by the move itself being atomic)."""
+    """A file put under another name, replacing what was there: on a disk one rename, in object
+    storage a copy and a delete."""
     if not is_remote(src):
         os.replace(src, dst)
         return
     fs, key = _split(src)
-    _, target = _split(dst)
-    remove(dst)
-    if fs.get_file_info(key).type == pafs.FileType.File:
-        fs.move(key, target)
-        return
-    fs.create_dir(target, recursive=True)
-    for entry in walk_files(src):
-        fs.move(_split(entry.path)[1], target + entry.path[len(src.rstrip("/")):])
-    remove(src)
+    fs.move(key, _split(dst)[1])
 
 
 class Output:

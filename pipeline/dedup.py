@@ -243,7 +243,7 @@ def _local_keep_in_order(edges_dir: str, out_dir: str) -> None:
     """The files kept in order over all edges in this one task (small graphs): the removed files and
     the kept file each duplicates, written to `out_dir`."""
     files = parquet_files(edges_dir)
-    edges = (pa.concat_tables([pq.read_table(storage.parquet_source(f)) for f in files]) if files
+    edges = (pa.concat_tables([storage.read_parquet(f) for f in files]) if files
              else lsh.EDGE_SCHEMA.empty_table())
     removed = lsh.keep_in_order(edges.select(lsh.EDGE_SCHEMA.names))
     with storage.Output(storage.join(out_dir, "removed.parquet")) as local:
@@ -254,7 +254,7 @@ def _local_keep_in_order(edges_dir: str, out_dir: str) -> None:
 def _cluster_summary(path: str) -> dict:
     import pyarrow.parquet as pq
 
-    return lsh.cluster_summary(pq.read_table(storage.parquet_source(path)))
+    return lsh.cluster_summary(storage.read_parquet(path))
 
 
 @ray.remote

@@ -126,7 +126,7 @@ def document_keys(tokens: pa.Table, documents_dir: str) -> pa.Table:
     if n:
         path = storage.join(documents_dir, f"p-{tokens.column('part')[0].as_py():05d}.parquet")
         if storage.is_file(path):
-            docs = pq.read_table(storage.parquet_source(path), columns=["id", "source", "repo", "document", "position", "last"])
+            docs = storage.read_parquet(path, ["id", "source", "repo", "document", "position", "last"])
             at = pc.index_in(tokens.column("id"), value_set=docs.column("id"))
             found = pc.is_valid(at)
             columns = (docs.column(c).to_pylist() for c in ("source", "repo", "document"))

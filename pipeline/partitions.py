@@ -186,7 +186,9 @@ class PartitionedStage:
     def __init__(self, final: str, fingerprint: str, outputs: dict[str, pa.Schema] | None = None):
         self.final = final
         self.outputs = outputs
-        self.partial = final + ".partial"
+        # on a disk a folder beside the stage's, renamed when complete; in object storage (no rename)
+        # the stage's own folder, the stage done once state.json says so
+        self.partial = final if storage.is_remote(final) else final + ".partial"
         self.mark = storage.join(self.partial, "FINGERPRINT")
         if storage.exists(self.partial) and not (storage.is_file(self.mark) and storage.read_text(self.mark) == fingerprint):
             storage.remove(self.partial)  # left by a build with another config or input

@@ -13,8 +13,9 @@
       stages/NN_name.partial/   a stage being written: its finished partitions (kept by a crash)
       work/                intermediate results (near-dedup verified edges), with their fingerprints
 
-A stage's output appears only when complete: it is written under a temporary name and renamed (in
-object storage, `--out s3://…`, copied object by object, and counted only once state.json says so).
+A stage's output appears only when complete: it is written under a temporary name and renamed. In
+object storage (`--out s3://…`), which has no rename, it is written in place and counts only once
+state.json says so.
 The stage and step names below are the one place the engine and the inspection tools take them from.
 """
 from __future__ import annotations
@@ -129,17 +130,19 @@ class RunDir:
                               f"{', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); choose another --out")
 
     def temp_for(self, final: str) -> str:
-        tmp = final + ".tmp"
+        """Where an output is written before publish(): beside it on a disk (renamed into place when
+        complete); in object storage, where a rename is a copy of every object, in place — there a
+        step counts as done only once state.json, written after, says so."""
+        tmp = final if self.remote else final + ".tmp"
         storage.remove(tmp)
         return tmp
 
     @staticmethod
     def publish(tmp: str, final: str) -> None:
         """Put a completed output in place (replacing an older one): on a disk atomically, by renames;
-        in object storage object by object — a step counts as done only once state.json says so,
-        which the build writes after."""
-        if storage.is_remote(final):
-            storage.move(tmp, final)
+        in object storage it was written in place (temp_for), and an empty folder is made to exist."""
+        if tmp == final:
+            storage.keep_folder(final)
         elif os.path.exists(final):
             old = final + ".old"
             shutil.rmtree(old, ignore_errors=True)
@@ -168,9 +171,8 @@ class RunDir:
     def forget(self) -> None:
         """Make the next build start over: no step is up to date, no partition or checkpoint reused."""
         storage.remove(self.state_path)
-        if self.remote:
-            leftovers = {e.path for e in storage.walk_files(self.root) if e.path.endswith(".fingerprint")}
-            leftovers |= {e.path for e in storage.list_dir(self.stages) if e.path.endswith(".partial")}
+        if self.remote:   # stages written in place: their partitions' marks (partitions.PartitionedStage)
+            leftovers = {e.path for e in storage.walk_files(self.root) if e.path.endswith((".fingerprint", "/FINGERPRINT"))}
         else:
             root = Path(self.root)
             leftovers = {str(p) for p in [*root.joinpath("stages").glob("*.partial"), *root.rglob("*.fingerprint")]}

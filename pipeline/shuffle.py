@@ -33,7 +33,8 @@ def partition_of(column: pa.ChunkedArray | pa.Array, partitions: int) -> np.ndar
 
 def _map(path: str, group: str, index: int, key: str, partitions: int, work: str, columns: list[str] | None,
          transform: Callable[..., pa.Table] | None, transform_kwargs: dict, index_column: str | None = None) -> int:
-    table = pq.read_table(storage.parquet_source(path), columns=columns)
+    # a file read whole is one request in object storage; a few columns of a large one, ranged reads
+    table = storage.read_parquet(path) if columns is None else pq.read_table(storage.parquet_source(path), columns=columns)
     if index_column:
         table = table.append_column(index_column, pa.array(np.full(table.num_rows, index, np.int32)))
     if transform is not None:
@@ -55,7 +56,7 @@ def _reduce(work: str, partition: int, groups: dict[str, pa.Schema], fn: Callabl
     tables = {}
     for group, schema in groups.items():
         files = [f for f in written if storage.basename(f).startswith(f"{group}-")]
-        tables[group] = (pa.concat_tables([pq.read_table(storage.parquet_source(f)) for f in files]).combine_chunks() if files
+        tables[group] = (pa.concat_tables([storage.read_parquet(f) for f in files]).combine_chunks() if files
                          else schema.empty_table())
     if len(groups) > 1:
         return fn(**tables, partition=partition, **fn_kwargs)

@@ -54,7 +54,7 @@ def _sample_keys(batch: pa.Table, fractions: dict[str, float], seed: int) -> pa.
 @ray.remote
 def _sample_of(path: str, orders: dict[str, int]) -> pa.Table:
     """The sampled files of one file of the per-file pass: their sample order and tagged text."""
-    batch = pq.read_table(storage.parquet_source(path), columns=["id", "language", "text"])
+    batch = storage.read_parquet(path, ["id", "language", "text"])
     batch = batch.filter(pc.is_in(batch.column("id"), value_set=pa.array(list(orders), pa.string())))
     return pa.table({"sample_order": pa.array([orders[i] for i in batch.column("id").to_pylist()], pa.int64()),
                      "text": pa.array(tag.tagged_texts(batch), pa.large_string())})
@@ -88,7 +88,7 @@ def train_tokenizer(run: RunDir, tcfg: TokenizerConfig, seed: int, kept: dict[st
 
 @ray.remote
 def _chosen(path: str, fractions: dict[str, float], seed: int) -> pa.Table:
-    keys = pq.read_table(storage.parquet_source(path), columns=["id", "language", "status"])
+    keys = storage.read_parquet(path, ["id", "language", "status"])
     return _sample_keys(keys.filter(pc.equal(keys.column("status"), "kept")), fractions, seed)
 
 

@@ -152,19 +152,26 @@ benchmarks = ["{benchmarks}"]
 vocab_size = 2048
 sample_bytes = 4_000_000
 
+[dedup.near]
+components = "distributed"      # the large-graph path: shuffles of edges, and tokenize by a shuffle
+
 [packing]
 seq_length = 512
+documents = "repo"
+
+[fim]
+rate = 0.5
 
 [ray]
 num_cpus = 2
-"""   # every source kind in one build: MIXED.format(root=…, benchmarks=…)
+"""   # every source kind in one build, and the build's every path: MIXED.format(root=…, benchmarks=…)
 
 
 @pytest.fixture(scope="session")
 def mixed_input(tmp_path_factory) -> Path:
     """One folder holding input of every source kind: repository folders and an archive (with a
     secret and an address in one file), Pile files (one cut short), a github-code Parquet file and a
-    codeparrot-clean json.gz; beside it, HumanEval.jsonl holding a "solution" taken from the corpus
+    codeparrot-clean json.gz (with a near duplicate of one of its files); beside it, HumanEval.jsonl holding a "solution" taken from the corpus
     (for decontamination)."""
     import gzip
     import json
@@ -174,9 +181,11 @@ def mixed_input(tmp_path_factory) -> Path:
     pile = make_pile(root / "00.jsonl.zst", [("Github" if i % 4 else "Enron Emails", p.read_text()) for i, p in enumerate(files[:80])])
     (root / "01.jsonl.zst").write_bytes(pile.read_bytes()[:-200])                     # truncated
     make_codeparrot_parquet(root / "gc.parquet", files[80:], row_group_size=25)
-    (root / "clean.json.gz").write_bytes(gzip.compress("".join(
-        json.dumps({"repo_name": f"python/{p.stem}", "path": p.name, "content": p.read_text(), "license": "mit"}) + "\n"
-        for p in stdlib_files("*/*.py", limit=30, min_bytes=1500)).encode()))
+    clean = [{"repo_name": f"python/{p.stem}", "path": p.name, "content": p.read_text(), "license": "mit"}
+             for p in stdlib_files("*/*.py", limit=30, min_bytes=1500)]
+    clean.append({**clean[0], "repo_name": f"fork/{clean[0]['path']}",                  # a near duplicate of the first
+                  "content": clean[0]["content"] + "\n# patched in the fork\n"})
+    (root / "clean.json.gz").write_bytes(gzip.compress("".join(json.dumps(c) + "\n" for c in clean).encode()))
     members = {f"http-main/{p.name}": p.read_bytes() for p in sorted((STDLIB / "http").glob("*.py"))}
     members["http-main/settings.py"] = ((STDLIB / "sqlite3" / "dump.py").read_bytes()
                                         + b'\nAWS_ACCESS_KEY_ID = "AKIA2E0A8F3B244C9986"\nADMIN = "ops.lead@acme-robotics.io"\n')

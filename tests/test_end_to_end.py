@@ -306,6 +306,7 @@ def test_one_build_from_pile_codeparrot_and_archives(mixed_run):
     assert langs["kept"] > 0.9 * (ingest["by_source"]["pile"]["kept"])       # path-less Python identified from content
     manifest = json.loads((mixed_run / "manifest.json").read_text())
     assert set(manifest["tokens"]["by_source"]) == {"github", "pile", "codeparrot"}
+    assert stats["stages"]["06_near_dedup"]["dropped"]["near_duplicate"] >= 1          # the fork in clean.json.gz
     clean = stats["stages"]["04_clean"]
     assert clean["dropped"]["benchmark:HumanEval/HumanEval/7"] >= 2          # decoder.py and its fork's copy
     assert clean["redactions"]["aws_access_key_id"] == 1 and clean["redactions"]["email"] >= 1

@@ -86,7 +86,7 @@ def test_a_build_into_object_storage_killed_then_resumed_on_a_cluster_gives_the_
     work.mkdir()
     (work / "s3.toml").write_text(inputs[1] + "files_per_partition = 8\n")     # many partitions to be killed between
     command = [sys.executable, "-m", "codecorpus", "build", "s3.toml", "--out", url]
-    listed = lambda: time.sleep(0.05) or store_keys(fs, f"{prefix}/stages/files.partial/kept") != []     # noqa: E731
+    listed = lambda: time.sleep(0.05) or store_keys(fs, f"{prefix}/stages/files/kept") != []     # noqa: E731
     said = build_and_kill(work / "s3.toml", url, listed, tmp_path / "killed.log", cwd=work)
     assert "01_ingest" not in said                                  # killed before the per-file pass ended
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
