@@ -1,6 +1,7 @@
 """S3-compatible object storage (`s3://bucket/prefix/…`), against a real S3 server (conftest.s3_store:
-moto's server on 127.0.0.1, credentials checked): every source kind read from it gives the records and
-the shards that the same files give from the local disk; a run uploaded there is read in place by
+moto's server on 127.0.0.1, credentials checked): every source kind read from it gives the records
+that the same files give from the local disk; a build with its input and run folder there — killed,
+resumed on a cluster that loses a node — gives the disk build's shards; that run is read in place by
 stats/query/show/serve and trained on through a local cache; a store that cannot be read is one line."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import pyarrow as pa
@@ -69,91 +71,116 @@ def store_keys(fs: pafs.S3FileSystem, prefix: str) -> list[str]:
                   if i.type == pafs.FileType.File)
 
 
-@pytest.mark.slow
-def test_a_build_into_object_storage_killed_then_resumed_on_a_cluster_gives_the_disk_builds_shards(inputs, mixed_run, store_env,
-                                                                                                tmp_path):
-    """conftest.MIXED (every source kind, licenses, quality rules, decontamination), its input under
-    s3://corpus/mixed and its run folder at s3://corpus/runs/mixed: killed (-9, with its Ray) in the
-    per-file pass, then the same command joining a three-node Ray cluster (Ray's cluster utilities: a
-    head without CPUs and two worker nodes, so every task runs on a node with no run folder of its own)
-    goes on from the partitions in the store, and gives the shards of the build on disk, byte for byte.
-    Nothing is written to the local disk; no temporary object is left in the store; stats, query and
-    show read the run where it is."""
+RUN_URL = "s3://corpus/runs/mixed"
+
+
+@pytest.fixture(scope="module")
+def built_in_store(inputs, store_env, tmp_path_factory) -> dict:
+    """conftest.MIXED (every source kind and every path of a build), its input under s3://corpus/mixed
+    and its run folder at RUN_URL: killed (-9, with its Ray) in the per-file pass, then the same
+    command joining a three-node Ray cluster (Ray's cluster utilities: a head without CPUs and two
+    worker nodes, so every task runs on a node with no run folder of its own), one of whose worker
+    nodes is removed mid-stage. Returns what each command printed, the folder it ran in, and whether
+    the node was lost."""
     from ray.cluster_utils import Cluster
 
-    fs, prefix, url = store_env["fs"], "corpus/runs/mixed", "s3://corpus/runs/mixed"
-    work = tmp_path / "cwd"
+    fs, prefix = store_env["fs"], RUN_URL[len("s3://"):]
+    tmp = tmp_path_factory.mktemp("s3-build")
+    work = tmp / "cwd"
     work.mkdir()
     (work / "s3.toml").write_text(inputs[1] + "files_per_partition = 8\n")     # many partitions to be killed between
-    command = [sys.executable, "-m", "codecorpus", "build", "s3.toml", "--out", url]
-    listed = lambda: time.sleep(0.05) or store_keys(fs, f"{prefix}/stages/files/kept") != []     # noqa: E731
-    said = build_and_kill(work / "s3.toml", url, listed, tmp_path / "killed.log", cwd=work)
-    assert "01_ingest" not in said                                  # killed before the per-file pass ended
+    kept = lambda: len(store_keys(fs, f"{prefix}/stages/files/kept"))          # noqa: E731
+    killed = build_and_kill(work / "s3.toml", RUN_URL, lambda: time.sleep(0.05) or kept() > 0, tmp / "killed.log", cwd=work)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    lost = threading.Event()
     try:
-        for _ in range(2):
-            cluster.add_node(num_cpus=1)
+        doomed = cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        proc = subprocess.run([*command, "--address", cluster.address], capture_output=True, text=True, timeout=900, cwd=work)
+        before, finished = kept(), threading.Event()
+
+        def lose_a_node() -> None:
+            while not finished.is_set():
+                if kept() > before:                   # the resumed build writes partitions again: mid-stage
+                    cluster.remove_node(doomed, allow_graceful=False)
+                    lost.set()
+                    return
+                time.sleep(0.05)
+
+        loser = threading.Thread(target=lose_a_node)
+        loser.start()
+        try:
+            resumed = subprocess.run([sys.executable, "-m", "codecorpus", "build", "s3.toml", "--out", RUN_URL, "--address",
+                                      cluster.address], capture_output=True, text=True, timeout=900, cwd=work)
+        finally:
+            finished.set()
+            loser.join()
     finally:
         cluster.shutdown()
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert re.search(r"per-file pass +resuming: [1-9]\d* of \d+ partitions already written", proc.stdout), proc.stdout
+    (tmp / "resumed.log").write_text(resumed.stdout + resumed.stderr)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    return {"killed": killed, "resumed": resumed.stdout, "cwd": work, "lost": lost.is_set()}
+
+
+@pytest.mark.slow
+def test_a_build_into_object_storage_killed_then_resumed_on_a_cluster_losing_a_node_gives_the_disk_builds_shards(
+        built_in_store, mixed_run, store_env):
+    """The build in the store (built_in_store) goes on from the partitions in the store and gives the
+    shards of the build on disk, byte for byte, though a node was lost mid-stage. Nothing is written
+    to the local disk, no temporary object is left in the store, Ray's log is uploaded."""
+    fs, prefix = store_env["fs"], RUN_URL[len("s3://"):]
+    assert "01_ingest" not in built_in_store["killed"]                 # killed before the per-file pass ended
+    resumed = built_in_store["resumed"]
+    assert re.search(r"per-file pass +resuming: [1-9]\d* of \d+ partitions already written", resumed), resumed
+    assert built_in_store["lost"]
     local = json.loads((mixed_run / "manifest.json").read_text())
     s3 = json.loads(fs.open_input_stream(f"{prefix}/manifest.json").read())
     assert s3["shards"] == local["shards"] and local["rows"] > 0               # names, rows and sha256 of every shard
     assert {k: v["kept"] for k, v in s3["stages"].items()} == {k: v["kept"] for k, v in local["stages"].items()}
-    assert sorted(os.listdir(work)) == ["s3.toml"]                            # no local run folder, no log beside it
+    assert sorted(os.listdir(built_in_store["cwd"])) == ["s3.toml"]           # no local run folder, no log beside it
     keys = store_keys(fs, prefix)
-    assert [k for k in keys if re.search(r"\.(tmp|partial|old)\b|/work/shuffle/", k)] == []
+    assert [k for k in keys if re.search(r"\.(tmp|partial|old)\b|/work/shuffle/|FINGERPRINT", k)] == []
     assert f"{prefix}/build.log" in keys and f"{prefix}/shards/{local['shards'][0]['shard']}" in keys
-    stats = json.loads(codecorpus("stats", url, "--json").stdout)
-    assert stats["stats"]["status"] == "complete" and stats["manifest"]["shards"] == local["shards"]
-    assert query(url, "SELECT count(*) FROM stage_08_tokenize") == query(str(mixed_run), "SELECT count(*) FROM stage_08_tokenize")
-    shown = [list(matching(where, Filters(stage="03_filter", limit=2))) for where in (str(mixed_run), url)]
-    assert shown[1] == shown[0] and len(shown[0]) == 2
 
 
-@pytest.fixture(scope="module")
-def run_in_store(run, store_env) -> str:
-    """The shared end-to-end build uploaded as it is (as `aws s3 sync` would)."""
-    pafs.copy_files(str(run), "corpus/runs/e2e", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=store_env["fs"])
-    return "s3://corpus/runs/e2e"
+def books(stats: dict) -> dict:
+    return {stage: {k: v for k, v in b.items() if k != "seconds"} for stage, b in stats["stages"].items()}
 
 
 @pytest.mark.slow
-def test_stats_query_show_and_serve_read_a_run_in_object_storage(run, run_in_store):
-    """Read in place (Arrow datasets over S3 under DuckDB): the same answers as from the folder."""
-    stats = json.loads(codecorpus("stats", run_in_store, "--json").stdout)
-    assert stats == {name: json.loads((run / f"{name}.json").read_text()) for name in ("stats", "manifest")}
+def test_stats_query_show_and_serve_read_a_run_in_object_storage(built_in_store, mixed_run):
+    """Read in place (Arrow datasets over S3 under DuckDB): the answers the same build gives from the disk."""
+    stats = json.loads(codecorpus("stats", RUN_URL, "--json").stdout)
+    assert stats["stats"]["status"] == "complete"
+    assert books(stats["stats"]) == books(json.loads((mixed_run / "stats.json").read_text()))
     for sql in ("SELECT stage, reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY ALL",
                 "SELECT count(*), sum(size), min(id) FROM kept", "SELECT * FROM clusters ORDER BY id",
-                "SELECT * FROM shards", "SELECT count(*) FROM documents", "SELECT count(*) FROM stage_08_tokenize"):
-        assert query(run_in_store, sql) == query(str(run), sql), sql
-    assert query(run_in_store, "SELECT count(*) FROM clusters")[1][0][0] > 0
-    shown = [list(matching(where, Filters(stage="05_exact_dedup", limit=3))) for where in (str(run), run_in_store)]
+                "SELECT * FROM shards", "SELECT * FROM documents ORDER BY id", "SELECT count(*) FROM stage_08_tokenize"):
+        assert query(RUN_URL, sql) == query(str(mixed_run), sql), sql
+    assert query(RUN_URL, "SELECT count(*) FROM clusters")[1][0][0] > 0
+    shown = [list(matching(where, Filters(stage="03_filter", limit=3))) for where in (str(mixed_run), RUN_URL)]
     assert shown[1] == shown[0] and len(shown[0]) == 3 and all(r["text"] for r in shown[0])   # what `show` prints
-    page = make_app(run_in_store).test_client().get("/")
+    page = make_app(RUN_URL).test_client().get("/")
     assert page.status_code == 200 and "Near duplicates removed" in page.get_data(as_text=True)
 
 
 @pytest.mark.slow
-def test_train_reads_a_run_in_object_storage_through_a_local_cache(run, run_in_store, tmp_path, monkeypatch):
+def test_train_reads_a_run_in_object_storage_through_a_local_cache(built_in_store, mixed_run, tmp_path, monkeypatch):
     """`train --data s3://…` trains on a local copy holding the run's own shards; a second start
     fetches nothing."""
     monkeypatch.setenv("CODECORPUS_CACHE", str(tmp_path / "cache"))
-    manifest = json.loads((run / "manifest.json").read_text())
+    manifest = json.loads((mixed_run / "manifest.json").read_text())
     (tmp_path / "tiny.toml").write_text(TINY_MODEL + f'[train]\nsteps = 3\nbatch_size = 2\nout_dir = "{tmp_path / "out"}"\n')
-    said = codecorpus("train", str(tmp_path / "tiny.toml"), "--data", "s3://corpus/runs/e2e").stdout
+    said = codecorpus("train", str(tmp_path / "tiny.toml"), "--data", RUN_URL).stdout
     shards = len(manifest["shards"])
     assert f"({shards} of {shards} shard(s) fetched, sha256 checked)" in said, said
     losses = [json.loads(line)["loss"] for line in (tmp_path / "out" / "rank_0" / "steps.jsonl").read_text().splitlines()]
     assert len(losses) == 3 and all(0 < x < 20 for x in losses)
-    cache = tmp_path / "cache" / "runs" / "corpus" / "runs" / "e2e"
-    for entry in manifest["shards"]:                # the trainer read these files: the run's own bytes
-        assert (cache / "shards" / entry["shard"]).read_bytes() == (run / "shards" / entry["shard"]).read_bytes()
+    cache = tmp_path / "cache" / "runs" / "corpus" / "runs" / "mixed"
+    for entry in manifest["shards"]:                # the trainer read these files: the disk build's bytes
+        assert (cache / "shards" / entry["shard"]).read_bytes() == (mixed_run / "shards" / entry["shard"]).read_bytes()
     again = []
-    assert local_run("s3://corpus/runs/e2e", echo=again.append) == str(cache)
+    assert local_run(RUN_URL, echo=again.append) == str(cache)
     assert f"(0 of {shards} shard(s) fetched" in again[0]                # the second start fetches nothing
     with pytest.raises(TrainerError, match="s3://corpus/runs/nothing-here: no manifest.json"):
         local_run("s3://corpus/runs/nothing-here")
