@@ -215,6 +215,21 @@ def test_the_cli_refuses_before_any_work(inputs, tmp_path, store_env):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("out, says", [
+    ("s3://no-such-bucket/run", "output folder s3://no-such-bucket/run is not writable: AWS Error NO_SUCH_BUCKET"),
+    ("s3://corpus/someone", "output folder s3://corpus/someone is not empty and not a codecorpus run (it holds notes.txt)"),
+    ("s3://corpus/someone/notes.txt", "output s3://corpus/someone/notes.txt is an object, not a folder")])
+def test_an_output_in_object_storage_that_cannot_be_a_run_is_refused_in_one_line(out, says, inputs, tmp_path, store_env):
+    with store_env["fs"].open_output_stream("corpus/someone/notes.txt") as fh:
+        fh.write(b"mine\n")
+    (tmp_path / "c.toml").write_text(inputs[0])
+    proc = subprocess.run([sys.executable, "-m", "codecorpus", "build", str(tmp_path / "c.toml"), "--out", out],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "\n" not in proc.stderr.strip(), proc.stderr
+    assert proc.stderr.startswith(f"codecorpus: error: {says}"), proc.stderr
+    assert store_keys(store_env["fs"], "corpus/someone") == ["corpus/someone/notes.txt"]      # nothing written beside it
+
+
 def test_a_source_mixing_local_and_s3_paths_is_refused(tmp_path):
     (tmp_path / "c.toml").write_text('[[sources]]\nname = "x"\npaths = ["s3://corpus/a", "/tmp"]\n')
     with pytest.raises(ConfigError, match=r"sources.*paths.*all local or all s3://"):
