@@ -4,8 +4,9 @@ A partition — a slice of an upstream stage's file, a chunk of listed files, on
 or CodeParrot row group — is produced by one Ray task and written under a temporary name, renamed
 when complete, with its summary (the books) in the file's footer. The files collect in
 `stages/NN_name.partial/`, which carries the stage's fingerprint; once every partition is there
-the folder becomes `stages/NN_name/`. In object storage a partition is uploaded whole when written
-(storage.Output), so an object there is a finished partition too. A build that dies mid-stage leaves its completed partitions,
+the folder becomes `stages/NN_name/`. In object storage (no rename) the partitions collect in
+`stages/NN_name/` itself, each uploaded whole when written (storage.Output), the fingerprint beside
+them until the stage is published. A build that dies mid-stage leaves its completed partitions,
 and the same command computes only the missing ones; a task Ray retries (a lost node) rewrites the
 same file with the same bytes. Partitions follow the input, never the number of workers.
 """

@@ -99,7 +99,10 @@ def _stderr_to(path: str | None):
             with _stderr_to(spool.local):
                 yield
         finally:
-            spool.commit()
+            try:
+                spool.commit()
+            except OSError:          # a store that cannot be written: the build's own error says so
+                spool.discard()
         return
     sys.stderr.flush()
     saved = os.dup(2)
