@@ -156,9 +156,6 @@ def download(url: str, dest: str) -> None:
 
 
 def read_text(path: str) -> str:
-    if not is_remote(path):
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
     return read_bytes(path).decode("utf-8")
 
 

@@ -55,7 +55,7 @@ from codecorpus.stages.filters import build_filters
 from codecorpus.stages.license import LicensePolicy
 from codecorpus.stages.pack import token_dtype
 from codecorpus.stages.summary import books_balance, merge, passed_through
-from codecorpus.tokenizer.bpe import EOD_TOKEN
+from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer
 
 VERSIONED_PACKAGES = ("codecorpus", "ray", "pyarrow", "tokenizers", "tiktoken", "numpy", "pydantic")
 SHUFFLE_PARTITION_RECORDS = 20_000       # by default a shuffle partition holds at most this many records…
@@ -306,7 +306,7 @@ class Build:
                 raise
 
     def manifest(self, fingerprint: str, shards: list[dict]) -> dict:
-        tok = tokens.load_tokenizer(self.run.tokenizer_path)
+        tok = load_tokenizer(self.run.tokenizer_path)
         by_lang: dict[str, int] = {}
         by_source: dict[str, int] = {}
         for s in shards:

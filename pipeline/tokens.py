@@ -17,8 +17,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
-from tokenizers import Tokenizer
-
 from codecorpus import storage
 from codecorpus.pipeline.config import PackingConfig, TokenizerConfig
 from codecorpus.pipeline.execute import StageRunner
@@ -27,7 +25,7 @@ from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
 from codecorpus.pipeline.shuffle import parquet_files, shuffle
 from codecorpus.stages import pack as packing, tag
 from codecorpus.stages.encode import Layout, encode_batch
-from codecorpus.tokenizer.bpe import EOD_TOKEN, train_bpe
+from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
 from codecorpus.tokenizer.special import special_ids
 from codecorpus.tokenizer.codegeex import codegeex_tokenizer
 from codecorpus.tokenizer.fast import fast_encoder
@@ -96,10 +94,6 @@ def _save(tok, path: str) -> None:
     with storage.Output(path) as local:
         tok.save(local)
 
-
-def load_tokenizer(path: str) -> Tokenizer:
-    """A run's tokenizer.json, from the disk or from object storage."""
-    return Tokenizer.from_str(storage.read_text(path))
 
 
 REMOVED_IDS_PER_TASK = 2_000_000   # up to this many removed files, each tokenize task holds their ids
@@ -231,6 +225,8 @@ def identity(path: str) -> tuple:
         st = os.stat(path)
         return (st.st_ino, st.st_size, st.st_mtime_ns)
     entry = storage.stat(path)
-    if entry is None or not entry.is_dir:
-        return (entry.size, entry.mtime_ns) if entry else ()
+    if entry is None:
+        return ()
+    if not entry.is_dir:
+        return (entry.size, entry.mtime_ns)
     return tuple((e.path, e.size, e.mtime_ns) for e in storage.walk_files(path))

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from codecorpus import storage
 from codecorpus.tokenizer.errors import VocabularyTooSmall  # noqa: F401 (re-exported)
 from codecorpus.tokenizer.special import EOD_TOKEN, SPECIAL_TOKENS  # noqa: F401 (EOD_TOKEN re-exported)
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -80,4 +81,5 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 52_224, min_frequency: int
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    return Tokenizer.from_file(str(path))
+    """A tokenizer.json, from the disk or from object storage (`s3://…`, a run built there)."""
+    return Tokenizer.from_str(storage.read_text(str(path)))
