@@ -1,4 +1,4 @@
-"""The build's Ray: start a local one or join a cluster, the workers' environment, Ray Data settings,
+"""The build's Ray: start a local one or join a cluster, the workers' environment, Ray Data settings (for benches),
 and what a Ray failure means for the build (a lost node or worker: run the step again; a full or
 read-only disk: one line saying so)."""
 from __future__ import annotations
@@ -11,8 +11,6 @@ import logging
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,37 +25,11 @@ from codecorpus.pipeline.errors import BuildError
 
 SHIPPED = ("pipeline", "stages", "tokenizer")   # the subpackages a build's workers import
 MAX_IN_FLIGHT = 256     # tasks submitted ahead of those finished
-JOIN_TIMEOUT = 20.0     # seconds a Ray cluster has to answer before `--address` is called wrong
-_JOIN = ("import sys, ray\n"
-         "ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, logging_level='ERROR')\n")
-
-
-def check_address(address: str, timeout: float = JOIN_TIMEOUT) -> None:
-    """Fail fast, in one line, on an address where no Ray cluster answers: Ray itself retries for
-    minutes, printing only to its log. Nothing listening is found at once (a TCP connection); a port
-    that listens but is not a Ray head's by joining from a separate process, given `timeout` seconds."""
-    if address != "auto":
-        host, _, port = address.removeprefix("ray://").rpartition(":")
-        if not host or not port.isdigit():
-            raise BuildError(f"--address {address}: not HOST:PORT (or 'auto')")
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
-        except OSError as exc:
-            raise BuildError(f"--address {address}: nothing answers there ({exc.strerror or exc}); "
-                             "the head's address is what `ray start --head` printed (port 6379 by default)") from None
-    try:
-        probe = subprocess.run([sys.executable, "-c", _JOIN, address], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"--address {address}: no Ray cluster answered within {timeout:.0f} s (something listens "
-                         "there, but not a Ray head; its port is 6379 unless `ray start --port` said otherwise)") from None
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise BuildError(f"cannot join the Ray cluster at {address}: {last}")
 
 
 def init_ray(cfg: BuildConfig, address: str | None, log_level: int = logging.ERROR, log_to_driver: bool = False) -> None:
     """Start a local Ray (CPUs from config, else all) or join a running cluster (--address, else RAY_ADDRESS).
-    Ray's own lines (start-up, Ray Data) go to stderr from `log_level` up; `log_to_driver` adds the
+    Ray's own lines (start-up, task retries) go to stderr from `log_level` up; `log_to_driver` adds the
     workers' output (the CLI sends stderr to RUN/build.log, or with --verbose leaves it on the terminal).
 
     Without an address the build always starts its own Ray: Ray would otherwise attach to whatever cluster
@@ -67,11 +39,10 @@ def init_ray(cfg: BuildConfig, address: str | None, log_level: int = logging.ERR
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(log_level)
     address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict = dict(include_dashboard=False, logging_level=log_level, log_to_driver=log_to_driver,
-                        runtime_env={"env_vars": worker_env(cfg.ray)})
+    kwargs: dict = dict(include_dashboard=False, logging_level=log_level, log_to_driver=log_to_driver)
     if address:
         # Ship our code to the cluster's workers, which may not have codecorpus installed.
-        kwargs["runtime_env"]["py_modules"] = [package_for_workers()]
+        kwargs["runtime_env"] = {"env_vars": worker_env(cfg.ray), "py_modules": [package_for_workers()]}
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError) as exc:
@@ -79,8 +50,18 @@ def init_ray(cfg: BuildConfig, address: str | None, log_level: int = logging.ERR
                     if "auth" in str(exc).lower() else "")
             raise BuildError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[-1][:300]}{hint}") from None
     else:
+        # a local Ray's workers inherit this process's environment: set here, it is theirs from the start,
+        # and the workers Ray starts with itself serve the build (with a runtime_env Ray would start
+        # others for it: 0.7 s before the first task)
+        os.environ.update(worker_env(cfg.ray))
         ray.init(address="local", num_cpus=cfg.ray.num_cpus, object_store_memory=cfg.ray.object_store_memory, **kwargs)
-    tune_ray_data(cfg.ray)
+
+
+def leave_ray(log_to_driver: bool) -> None:
+    """Disconnect from Ray (a local Ray stops) as the build ends. Ray's exit hook would do it too, after
+    a 0.5 s sleep for the workers' lines still on their way: left to it where those lines are shown."""
+    if not log_to_driver:
+        ray.shutdown()
 
 
 def warm_workers(warm_up: Callable[[], None]) -> None:
@@ -133,10 +114,11 @@ def worker_env(ray_cfg: RayConfig) -> dict[str, str]:
 
 
 def tune_ray_data(ray_cfg: RayConfig) -> None:
-    """Ray Data settings of this driver from the `[ray]` section: what bounds a worker's memory when it
-    reads Parquet (a read task's row groups, the block size). The shuffles are codecorpus's own
-    (codecorpus.pipeline.shuffle), by plain tasks through the run folder."""
-    import ray.data   # here: the build's own steps are plain tasks, and the import costs 0.4 s
+    """Ray Data settings of a driver that reads through Ray Data (bench.dedup_scale), from a `[ray]`
+    section: what bounds a worker's memory when it reads Parquet (a read task's row groups, the block
+    size). A build runs no Ray Data — its steps, shuffles included (codecorpus.pipeline.shuffle), are
+    plain tasks — and does not import it (0.4 s)."""
+    import ray.data
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False

@@ -23,27 +23,30 @@ BUILD_LOG = "build.log"   # in the run folder: Ray's own lines (start-up, Ray Da
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from codecorpus.pipeline.config import load_config
+    from codecorpus.pipeline.cluster_check import ClusterCheck
 
-    from codecorpus import storage
-
-    cfg = load_config(args.config)  # fails before Ray starts
-    out = args.out or str(Path("runs") / Path(args.config).stem)
-    from codecorpus.interface.progress import BuildView
-    from codecorpus.pipeline.plan import plan_inputs
-    from codecorpus.pipeline.ray_runtime import check_address, init_ray, warm_workers
-    from codecorpus.pipeline.rundir import RunDir
-
-    chain = None
-    if args.base:
-        if storage.is_remote(args.base) or storage.is_remote(out):
-            raise UserError("--base: increments are built on a disk for now (base and --out); "
-                            "a run in object storage can be an increment's base once it is copied to a disk")
-        from codecorpus.pipeline.chain import open_chain
-        chain = open_chain(Path(args.base), cfg, out)   # refused before Ray starts
     address = args.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        check_address(address, cfg.ray.join_timeout)
+    # a cluster to join is asked first, and answers while the modules, the config and the base are read
+    with ClusterCheck(address) if address else contextlib.nullcontext() as cluster:
+        from codecorpus import storage
+        from codecorpus.pipeline.config import load_config
+
+        cfg = load_config(args.config)  # fails before Ray starts
+        out = args.out or str(Path("runs") / Path(args.config).stem)
+        from codecorpus.interface.progress import BuildView
+        from codecorpus.pipeline.plan import plan_inputs
+        from codecorpus.pipeline.ray_runtime import init_ray, leave_ray, warm_workers
+        from codecorpus.pipeline.rundir import RunDir
+
+        chain = None
+        if args.base:
+            if storage.is_remote(args.base) or storage.is_remote(out):
+                raise UserError("--base: increments are built on a disk for now (base and --out); "
+                                "a run in object storage can be an increment's base once it is copied to a disk")
+            from codecorpus.pipeline.chain import open_chain
+            chain = open_chain(Path(args.base), cfg, out)   # refused before Ray starts
+        if cluster:
+            cluster.answered(cfg.ray.join_timeout)
     run = RunDir(out)
     run.prepare()
     view = BuildView()
@@ -60,6 +63,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             importlib.import_module("codecorpus.pipeline.increment").IncrementBuild, chain=chain)
         manifest = builder(cfg, run, Path(args.config).read_text(encoding="utf-8"), force=args.force, view=view,
                            planned=planned).run_all()
+        leave_ray(log_to_driver=args.verbose)
     view.echo(f"done: {manifest['rows']:,} rows, {manifest['tokens']['total']:,} tokens in {len(manifest['shards'])} shard(s) "
               f"under {run.shards}")
     return 0
