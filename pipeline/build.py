@@ -365,7 +365,7 @@ def code_version() -> str:
     here = Path(__file__).parent
     roots = [Path(codecorpus.stages.__file__).parent, Path(codecorpus.tokenizer.__file__).parent]
     ours = [here / n for n in ("build.py", "execute.py", "partitions.py", "plan.py", "dedup.py", "tokens.py", "shuffle.py",
-                                 "increment.py", "chain.py")]
+                                 "increment.py", "chain.py", "documents.py", "placement.py")]
     for path in sorted(p for root in roots for p in root.glob("*.py")) + ours:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]

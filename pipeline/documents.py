@@ -109,31 +109,3 @@ def _write_part(table: pa.Table, partition: int, out_dir: str) -> None:
                                                    ("document", "ascending"), ("position", "ascending")]))
         with storage.Output(storage.join(out_dir, f"p-{partition:05d}.parquet")) as local:
             pq.write_table(table, local)
-
-
-def document_key(source: str, repo: str, document: int) -> str:
-    """The key that places a repository document in a shard (by a seeded hash) and orders it."""
-    return f"{source}\0{repo}\0{document}"
-
-
-def document_keys(tokens: pa.Table, documents_dir: str) -> pa.Table:
-    """The token rows of one 08_tokenize file with their document (`doc_key`), `position`, whether
-    they open it (`first`, carrying its header) and close it (`last`, followed by EOD). A file of a
-    source without repositories is a document of its own (its ids already end with EOD)."""
-    n = tokens.num_rows
-    doc_key, position = tokens.column("id"), pa.array(np.zeros(n, np.int32))
-    first, last = pa.array(np.zeros(n, bool)), pa.array(np.zeros(n, bool))
-    if n:
-        path = storage.join(documents_dir, f"p-{tokens.column('part')[0].as_py():05d}.parquet")
-        if storage.is_file(path):
-            docs = storage.read_parquet(path, ["id", "source", "repo", "document", "position", "last"])
-            at = pc.index_in(tokens.column("id"), value_set=docs.column("id"))
-            found = pc.is_valid(at)
-            columns = (docs.column(c).to_pylist() for c in ("source", "repo", "document"))
-            keys = pa.array([document_key(s, r, d) for s, r, d in zip(*columns)], pa.string())
-            doc_key = pc.if_else(found, pc.take(keys, at), doc_key)
-            position = pc.fill_null(pc.take(docs.column("position"), at), 0)
-            first = pc.and_(found, pc.equal(position, 0))
-            last = pc.fill_null(pc.take(docs.column("last"), at), False)
-    return (tokens.append_column("doc_key", doc_key).append_column("position", position)
-            .append_column("first", first).append_column("last", last))

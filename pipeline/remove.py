@@ -35,10 +35,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from codecorpus.pipeline.documents import document_key
 from codecorpus.pipeline.errors import BuildError
+from codecorpus.pipeline.placement import document_key, pack_keys
 from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
-from codecorpus.pipeline.tokens import pack_keys
 from codecorpus.stages import pack as packing
 from codecorpus.stages.records import KEPT
 from codecorpus.stages.summary import books_balance, merge, summarize

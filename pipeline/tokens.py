@@ -14,13 +14,12 @@ from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray
 
 from codecorpus import storage
 from codecorpus.pipeline.config import PackingConfig, TokenizerConfig
 from codecorpus.pipeline.execute import StageRunner
-from codecorpus.pipeline.documents import document_keys
+from codecorpus.pipeline.placement import pack_keys
 from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
 from codecorpus.pipeline.shuffle import parquet_files, shuffle
 from codecorpus.stages import pack as packing, tag
@@ -181,16 +180,6 @@ def pack(run: RunDir, pcfg: PackingConfig, target_bytes: int, total_tokens: int,
                      for e in t.to_pylist()), key=lambda e: e["shard"])
     echo(f"  {'pack':<15} {sum(s['rows'] for s in shards):,} rows of {row_length:,} ids in {len(shards)} shard(s)")
     return shards
-
-
-def pack_keys(tokens: pa.Table, seed: int, num_groups: int, documents_dir: str | None = None) -> pa.Table:
-    """The kept token rows of one 08_tokenize file with their pack group and order (stages.pack), by
-    file id, or (`documents_dir`, rows carrying their file's index as `part`) by repository document."""
-    tokens = tokens.filter(pc.equal(tokens.column("status"), "kept")).drop_columns(["status"])
-    if documents_dir is None:
-        return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups)
-    tokens = document_keys(tokens, documents_dir).drop_columns(["part"])
-    return packing.add_pack_keys(tokens, seed=seed, num_groups=num_groups, key="doc_key")
 
 
 def _pack_group(group: pa.Table, partition: int, out_dir: str, **kwargs) -> pa.Table | None:
