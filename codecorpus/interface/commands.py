@@ -19,7 +19,7 @@ from pathlib import Path
 from codecorpus.errors import require
 from codecorpus.interface.arguments import UserError, one_of
 
-BUILD_LOG = "build.log"   # in the run folder: Ray's own lines (start-up, Ray Data's plans and warnings), unless --verbose
+BUILD_LOG = "build.log"   # in the run folder: Ray's own lines (start-up, warnings, task retries), unless --verbose
 
 
 def cmd_build(args: argparse.Namespace) -> int:
