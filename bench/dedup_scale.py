@@ -39,10 +39,11 @@ import ray.data
 from codecorpus.pipeline.ray_runtime import tune_ray_data, worker_env
 from codecorpus.pipeline.config import RayConfig
 from codecorpus.pipeline.dedup import keep_in_order_by_shuffles, verified_edges
-from codecorpus.pipeline.shuffle import parquet_files, shuffle
+from codecorpus.pipeline.shuffle import shuffle
 from codecorpus.stages import near_dedup
 from codecorpus.stages.exact_dedup import add_content_hash
 from codecorpus.stages.per_file import NearDedupSettings, band_rows
+from codecorpus.storage import parquet_files
 
 DOC_BYTES = 4096
 

@@ -171,7 +171,7 @@ def join(folder: str, *names: str) -> str:
 def parquet_files(folder: str) -> list[str]:
     """The Parquet files directly in a folder (none where there is no folder), sorted."""
     if is_remote(folder):
-        return [e.path for e in list_dir(folder) if e.path.endswith(".parquet")] if is_dir(folder) else []
+        return [e.path for e in list_dir(folder) if e.path.endswith(".parquet")]
     return sorted(local_glob.glob(os.path.join(local_glob.escape(folder), "*.parquet"))) if os.path.isdir(folder) else []
 
 
@@ -248,11 +248,17 @@ def remove(path: str) -> None:
         fs.delete_dir(key)
 
 
+def empty_folder(path: str) -> None:
+    """An empty folder at `path`, whatever was there removed."""
+    remove(path)
+    make_dirs(path)
+
+
 def keep_folder(path: str) -> None:
     """Make a folder exist even with nothing in it: on a disk, the folder; in object storage, an empty
     marker object (`prefix/`) where no object is under the prefix."""
     if not is_remote(path):
-        os.makedirs(path, exist_ok=True)
+        make_dirs(path)
     elif not exists(path):
         fs, key = _split(path)
         fs.create_dir(key, recursive=True)

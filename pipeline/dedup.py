@@ -13,10 +13,11 @@ from codecorpus import storage
 from codecorpus.pipeline.config import NearDedupConfig
 from codecorpus.pipeline.execute import StageRunner
 from codecorpus.pipeline.rundir import CLUSTERS
-from codecorpus.pipeline.shuffle import parquet_files, shuffle
+from codecorpus.pipeline.shuffle import shuffle
 from codecorpus.stages import components, exact_dedup as exact, near_dedup as lsh
 from codecorpus.stages.per_file import KEPT_SCHEMA
 from codecorpus.stages.records import mark
+from codecorpus.storage import parquet_files
 
 KEY_COLUMNS = [c for c in KEPT_SCHEMA.names if c != "text"]   # a record without its text, with content_hash
 
@@ -85,7 +86,7 @@ def verified_edges(band_files: list[str], signature_files: list[str], out_dir: s
     candidates = out_dir if exact_jaccard else storage.join(work, "near_dedup_pairs")
     signed, scratch = storage.join(work, "near_dedup_signed"), storage.join(work, "shuffle")
     for folder in {candidates, signed}:
-        _fresh(folder)
+        storage.empty_folder(folder)
     shuffle(inputs={"bands": band_files}, key="band_key", partitions=partitions, work=scratch, fn=write_table,
             fn_kwargs={"out_dir": candidates, "fn": lsh.bucket_pairs,
                        "fn_kwargs": {"threshold": threshold if exact_jaccard else None, "exact_dedup": exact_dedup}})
@@ -97,12 +98,6 @@ def verified_edges(band_files: list[str], signature_files: list[str], out_dir: s
                 transform={"signatures": (_keyed_by_other, {})})
     for folder in {candidates, signed} - {out_dir}:
         storage.remove(folder)
-
-
-def _fresh(folder: str) -> None:
-    """An empty folder at `folder` (whatever was there removed)."""
-    storage.remove(folder)
-    storage.make_dirs(folder)
 
 
 def _keyed_by_other(signatures: pa.Table) -> pa.Table:
@@ -156,7 +151,7 @@ def keep_in_order_by_shuffles(edge_files: list[str], work: str, partitions: int)
     members, round_number = star_components(edge_files, work, partitions)
     labelled, out, scratch = (storage.join(work, n) for n in ("near_dedup_labelled", "near_dedup_kept", "shuffle"))
     for folder in (labelled, out):
-        _fresh(folder)
+        storage.empty_folder(folder)
     if edge_files:
         shuffle({"edges": edge_files, "members": members}, "id", partitions, scratch, write_table,
                 {"out_dir": labelled, "fn": lsh.with_component}, columns={"members": ["id", "survivor_id"]},
@@ -182,7 +177,7 @@ def star_components(edge_files: list[str], work: str, partitions: int, max_round
         large = storage.join(work, f"star-{round_number}-large")
         small = storage.join(work, f"star-{round_number}-small")
         for folder in (large, small):
-            _fresh(folder)
+            storage.empty_folder(folder)
         shuffle({"edges": files}, "u", partitions, scratch, write_table,
                 {"out_dir": large, "fn": components.large_star},
                 transform={"edges": _chain(transform, (components.both_directions, {}))})
@@ -198,7 +193,7 @@ def star_components(edge_files: list[str], work: str, partitions: int, max_round
             break
         previous = state
     out = storage.join(work, "star-removed")
-    _fresh(out)
+    storage.empty_folder(out)
     shuffle({"edges": files}, "v", partitions, scratch, write_table, {"out_dir": out, "fn": components.removed_of_star},
             schemas={"edges": components.EDGES})
     storage.remove(storage.join(work, f"star-{round_number}-small"))
@@ -252,8 +247,6 @@ def _local_keep_in_order(edges_dir: str, out_dir: str) -> None:
 
 @ray.remote
 def _cluster_summary(path: str) -> dict:
-    import pyarrow.parquet as pq
-
     return lsh.cluster_summary(storage.read_parquet(path))
 
 

@@ -19,10 +19,11 @@ import pyarrow.parquet as pq
 from codecorpus import storage
 from codecorpus.pipeline.config import PackingConfig
 from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
-from codecorpus.pipeline.shuffle import parquet_files, shuffle
+from codecorpus.pipeline.shuffle import shuffle
 from codecorpus.stages.encode import repo_key
 from codecorpus.stages.records import DOCUMENTS_SCHEMA
 from codecorpus.stages.repo_order import cut, order_files
+from codecorpus.storage import parquet_files
 
 META = ["id", "source", "repo", "path", "language", "num_tokens", "header", "imports", "provides", "status", "repo_doc"]
 STAT_KEYS = ("repositories", "documents", "files", "references", "resolved", "edges", "cycles_broken")
@@ -36,8 +37,7 @@ def documents(run: RunDir, pcfg: PackingConfig, partitions: int) -> dict:
     tmp = run.temp_for(final)
     storage.make_dirs(tmp)
     staged, scratch = storage.join(run.work, "documents"), storage.join(run.work, "shuffle")
-    storage.remove(staged)
-    storage.make_dirs(staged)
+    storage.empty_folder(staged)
     stats = shuffle({"meta": token_files}, "repo_key", partitions, scratch, _order_repos,
                     dict(out_dir=staged, order=pcfg.order, max_tokens=pcfg.max_document_tokens, seed=pcfg.seed),
                     columns={"meta": META}, transform={"meta": (_repo_files, {})}, index_column="part")

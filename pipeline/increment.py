@@ -33,10 +33,10 @@ from codecorpus.pipeline import dedup
 from codecorpus.pipeline.build import Build
 from codecorpus.pipeline.chain import Chain
 from codecorpus.pipeline.rundir import CLUSTERS, RunDir
-from codecorpus.pipeline.shuffle import parquet_files
 from codecorpus.stages import exact_dedup as exact
 from codecorpus.stages.near_dedup import REMOVED
 from codecorpus.stages.records import KEPT, mark
+from codecorpus.storage import parquet_files
 
 REASON = "duplicate_of_base"
 BASE_RANK = "!"     # sorts before "+", the first character of every rank key (stages.records.rank_key)

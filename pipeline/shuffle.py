@@ -80,15 +80,14 @@ def shuffle(inputs: dict[str, list[str]], key: str, partitions: int, work: str, 
     file in its map task; `schemas[group]` is the table a partition gets when no row of that group
     reached it (default: the first input file's schema, after the transform). `index_column`: a column
     added to each input file's rows before the transform, the file's index in its group's list."""
-    storage.remove(work)
-    storage.make_dirs(work)
+    storage.empty_folder(work)
     columns, transform = columns or {}, transform or {}
     map_task = ray.remote(_map)
     jobs = []
     for group, files in inputs.items():
         fn_t, kw_t = transform.get(group, (None, {}))
         for index, path in enumerate(files):
-            jobs.append(lambda p=str(path), g=group, i=index, f=fn_t, k=kw_t: map_task.remote(
+            jobs.append(lambda p=path, g=group, i=index, f=fn_t, k=kw_t: map_task.remote(
                 p, g, i, key, partitions, work, columns.get(g), f, k, index_column))
     _run(jobs)
     schemas = dict(schemas or {})
@@ -105,10 +104,6 @@ def shuffle(inputs: dict[str, list[str]], key: str, partitions: int, work: str, 
     results = _run([lambda p=p: reduce_task.remote(work, p, schemas, fn, fn_kwargs or {}) for p in range(partitions)])
     storage.remove(work)
     return results
-
-
-def parquet_files(folder: str) -> list[str]:
-    return storage.parquet_files(folder)
 
 
 def write_reduced(*tables: pa.Table, partition: int, out_dir: str, fn: Callable, fn_kwargs: dict | None = None,

@@ -21,9 +21,10 @@ from codecorpus.pipeline.config import PackingConfig, TokenizerConfig
 from codecorpus.pipeline.execute import StageRunner
 from codecorpus.pipeline.placement import pack_keys
 from codecorpus.pipeline.rundir import DOCUMENTS, RunDir
-from codecorpus.pipeline.shuffle import parquet_files, shuffle
+from codecorpus.pipeline.shuffle import shuffle
 from codecorpus.stages import pack as packing, tag
 from codecorpus.stages.encode import Layout, encode_batch
+from codecorpus.storage import parquet_files
 from codecorpus.tokenizer.bpe import EOD_TOKEN, load_tokenizer, train_bpe
 from codecorpus.tokenizer.special import special_ids
 from codecorpus.tokenizer.codegeex import codegeex_tokenizer
@@ -92,7 +93,6 @@ def _chosen(path: str, fractions: dict[str, float], seed: int) -> pa.Table:
 def _save(tok, path: str) -> None:
     with storage.Output(path) as local:
         tok.save(local)
-
 
 
 REMOVED_IDS_PER_TASK = 2_000_000   # up to this many removed files, each tokenize task holds their ids
